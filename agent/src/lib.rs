@@ -1,0 +1,47 @@
+//! `lookout-agent`: follows log files on a host and ships them to Lookout.
+//!
+//! The agent is a small graph of Vector-style components — sources and sinks wired by name in
+//! `agent.toml` — running as tokio tasks joined by bounded channels, so backpressure from a slow
+//! aggregator reaches the file readers instead of growing memory. Delivery is at-least-once
+//! from files (checkpoints move only past acknowledged batches) and exactly-once into Lookout
+//! (each batch carries a `Lookout-Batch` id the aggregator deduplicates).
+//!
+//! The same library runs in-process inside `lookout up`.
+#![warn(missing_docs)]
+
+pub mod checkpoint;
+pub mod config;
+pub mod delivery;
+pub mod server;
+pub mod sinks;
+pub mod sources;
+pub mod telemetry;
+pub mod topology;
+
+pub use config::AgentConfig;
+pub use topology::Topology;
+
+/// The machine's host name (from the kernel), or `localhost`.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Installs rustls' `ring` crypto provider once per process (reqwest is built without one).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Sets up `tracing` to stderr: human-readable, or JSON with `json = true`.
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,147 @@
+//! The agent's own metrics, served on `/metrics` and scraped by the aggregator.
+//!
+//! Every component counts events in, out, dropped (with a bounded `reason`) and failed; file
+//! sources report their lag. Names follow `lookout_agent_<name>_<unit>[_total]`; labels are
+//! the component's configured name and kind, both bounded by the config. Handles are created
+//! once when a component is built, so the hot path is an atomic add.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::{Arc, Mutex};
+
+type Labels = Vec<(String, String)>;
+
+/// The agent's registry and metric families.
+#[derive(Clone)]
+pub struct Telemetry {
+    registry: Arc<Mutex<Registry>>,
+    events_in: Family<Labels, Counter>,
+    events_out: Family<Labels, Counter>,
+    events_dropped: Family<Labels, Counter>,
+    requests: Family<Labels, Counter>,
+    sent_bytes: Family<Labels, Counter>,
+    files_watched: Family<Labels, Gauge>,
+    lag_bytes: Family<Labels, Gauge>,
+    checkpoint_writes_failed: Family<Labels, Counter>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Counters of one component, cheap to clone.
+#[derive(Clone)]
+pub struct ComponentMetrics {
+    /// Events received by the component.
+    pub events_in: Counter,
+    /// Events the component passed on or delivered.
+    pub events_out: Counter,
+    telemetry: Telemetry,
+    labels: Labels,
+}
+
+impl ComponentMetrics {
+    /// Counts `n` events dropped for `reason` (a fixed word: `http_4xx`, `filtered`, …).
+    pub fn dropped(&self, reason: &'static str, n: u64) {
+        let mut l = self.labels.clone();
+        l.push(("reason".into(), reason.into()));
+        self.telemetry.events_dropped.get_or_create(&l).inc_by(n);
+    }
+
+    /// Counts one request with its outcome (`ok`, `retry`, `rejected`, `duplicate`).
+    pub fn request(&self, outcome: &'static str) {
+        let mut l = self.labels.clone();
+        l.push(("outcome".into(), outcome.into()));
+        self.telemetry.requests.get_or_create(&l).inc();
+    }
+
+    /// Counts bytes sent on the wire.
+    pub fn sent_bytes(&self, n: u64) {
+        self.telemetry.sent_bytes.get_or_create(&self.labels).inc_by(n);
+    }
+
+    /// Sets the number of files a file source follows.
+    pub fn set_files_watched(&self, n: i64) {
+        self.telemetry.files_watched.get_or_create(&self.labels).set(n);
+    }
+
+    /// Sets the bytes written to a followed file but not yet read.
+    pub fn set_lag_bytes(&self, n: i64) {
+        self.telemetry.lag_bytes.get_or_create(&self.labels).set(n);
+    }
+
+    /// Counts a failed checkpoint write.
+    pub fn checkpoint_write_failed(&self) {
+        self.telemetry.checkpoint_writes_failed.get_or_create(&self.labels).inc();
+    }
+}
+
+impl Telemetry {
+    /// A fresh registry with the agent's families registered.
+    pub fn new() -> Telemetry {
+        let mut registry = Registry::default();
+        let t = Telemetry {
+            registry: Arc::new(Mutex::new(Registry::default())),
+            events_in: Family::default(),
+            events_out: Family::default(),
+            events_dropped: Family::default(),
+            requests: Family::default(),
+            sent_bytes: Family::default(),
+            files_watched: Family::default(),
+            lag_bytes: Family::default(),
+            checkpoint_writes_failed: Family::default(),
+        };
+        registry.register("lookout_agent_events_in", "Events received by a component", t.events_in.clone());
+        registry.register("lookout_agent_events_out", "Events passed on or delivered by a component", t.events_out.clone());
+        registry.register("lookout_agent_events_dropped", "Events dropped by a component, by reason", t.events_dropped.clone());
+        registry.register("lookout_agent_sink_requests", "Requests made by a sink, by outcome", t.requests.clone());
+        registry.register("lookout_agent_sink_sent_bytes", "Bytes a sink sent on the wire (after compression)", t.sent_bytes.clone());
+        registry.register("lookout_agent_file_watched_files", "Files a file source follows", t.files_watched.clone());
+        registry.register("lookout_agent_file_lag_bytes", "Bytes written to followed files and not yet read", t.lag_bytes.clone());
+        registry.register("lookout_agent_checkpoint_write_failures", "Failed checkpoint writes", t.checkpoint_writes_failed.clone());
+        *t.registry.lock().expect("fresh mutex") = registry;
+        t
+    }
+
+    /// Handles for one component.
+    pub fn component(&self, kind: &str, name: &str) -> ComponentMetrics {
+        let labels: Labels = vec![("component".into(), name.into()), ("kind".into(), kind.into())];
+        ComponentMetrics {
+            events_in: self.events_in.get_or_create_owned(&labels),
+            events_out: self.events_out.get_or_create_owned(&labels),
+            telemetry: self.clone(),
+            labels,
+        }
+    }
+
+    /// Prometheus text exposition (OpenMetrics flavour, without the trailing `# EOF`).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &registry);
+        out
+    }
+}
+
+/// The content type of [`Telemetry::encode`] output once `# EOF` is appended.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_in_the_exposition() {
+        let t = Telemetry::new();
+        let m = t.component("file", "app");
+        m.events_in.inc_by(5);
+        m.dropped("too_long", 2);
+        let text = t.encode();
+        assert!(text.contains(r#"lookout_agent_events_in_total{component="app",kind="file"} 5"#), "{text}");
+        assert!(text.contains(r#"lookout_agent_events_dropped_total{component="app",kind="file",reason="too_long"} 2"#), "{text}");
+    }
+}

@@ -1,0 +1,186 @@
+//! `lookout.toml`, the aggregator's configuration.
+//!
+//! The four keys of DESIGN.md (`listen`, `data_dir`, `rule_files`, `alerting_config`,
+//! `dashboards_dir`) are fixed; the rest is grouped by subsystem (`[ingest]`, `[logs]`).
+//! Unknown keys are errors naming the key path and line.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use agent::config::{ConfigError, ConfigErrors, load_toml, locate_key};
+
+/// `lookout.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address of the UI, APIs and ingest.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Where the WAL and indexes live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Prometheus-format rule files (globs). Evaluated once alerting lands; checked for existence now.
+    #[serde(default)]
+    pub rule_files: Vec<String>,
+    /// Alertmanager-format alerting config.
+    #[serde(default)]
+    pub alerting_config: Option<PathBuf>,
+    /// Dashboard JSON files.
+    #[serde(default)]
+    pub dashboards_dir: Option<PathBuf>,
+    /// Ingest limits.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    /// Log store settings.
+    #[serde(default)]
+    pub logs: LogsConfig,
+}
+
+/// `[ingest]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest accepted request body, compressed or not, and largest decoded body (bytes). Larger gets 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Events written to the WAL but not yet searchable above which ingest answers 429.
+    #[serde(default = "default_max_pending")]
+    pub max_pending_events: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: default_max_body(), max_pending_events: default_max_pending() }
+    }
+}
+
+/// `[logs]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// How often new lines are made searchable (index commit), in milliseconds.
+    #[serde(default = "default_commit_interval")]
+    pub commit_interval_ms: u64,
+    /// Indexing memory budget in MiB.
+    #[serde(default = "default_index_memory")]
+    pub index_memory_mib: usize,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self { commit_interval_ms: default_commit_interval(), index_memory_mib: default_index_memory() }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9400".into()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/lookout")
+}
+fn default_max_body() -> usize {
+    64 << 20
+}
+fn default_max_pending() -> u64 {
+    2_000_000
+}
+fn default_commit_interval() -> u64 {
+    1000
+}
+fn default_index_memory() -> usize {
+    128
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+impl Config {
+    /// Loads and validates a file, reporting every error at once.
+    pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
+        let (cfg, text): (Config, String) = load_toml(file).map_err(|e| ConfigErrors(vec![e]))?;
+        let problems = cfg.validate(file.parent().unwrap_or(Path::new(".")));
+        if problems.is_empty() {
+            return Ok(cfg);
+        }
+        Err(ConfigErrors(
+            problems
+                .into_iter()
+                .map(|(key, message)| ConfigError {
+                    file: file.to_path_buf(),
+                    line: locate_key(&text, &key),
+                    column: None,
+                    key: Some(key),
+                    message,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Semantic checks: `(key, problem)`. Relative paths are resolved against `base`.
+    pub fn validate(&self, base: &Path) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            out.push(("listen".into(), format!("{:?} is not an address like 127.0.0.1:9400", self.listen)));
+        }
+        for g in &self.rule_files {
+            if let Err(e) = glob::Pattern::new(g) {
+                out.push(("rule_files".into(), format!("invalid glob {g:?}: {e}")));
+            }
+        }
+        if let Some(p) = &self.alerting_config
+            && !base.join(p).is_file()
+        {
+            out.push(("alerting_config".into(), format!("{} does not exist", p.display())));
+        }
+        if let Some(p) = &self.dashboards_dir
+            && !base.join(p).is_dir()
+        {
+            out.push(("dashboards_dir".into(), format!("{} is not a directory", p.display())));
+        }
+        if self.ingest.max_body_bytes < 1024 {
+            out.push(("ingest.max_body_bytes".into(), "must be at least 1024".into()));
+        }
+        if self.logs.commit_interval_ms == 0 {
+            out.push(("logs.commit_interval_ms".into(), "must be positive".into()));
+        }
+        if self.logs.index_memory_mib < 16 {
+            out.push(("logs.index_memory_mib".into(), "must be at least 16".into()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn design_example_is_accepted_apart_from_missing_files() {
+        let text = "listen = \"127.0.0.1:9400\"\ndata_dir = \"/var/lib/lookout\"\nrule_files = [\"/etc/lookout/rules/*.yml\"]\n";
+        let cfg: Config = agent::config::parse_toml(Path::new("lookout.toml"), text).unwrap();
+        assert!(cfg.validate(Path::new("/")).is_empty());
+    }
+
+    #[test]
+    fn unknown_nested_key_names_path_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lookout.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9400\"\n[logs]\ncommit_interval_ms = 500\ncommit_intervall = 3\n").unwrap();
+        let msg = Config::load(&path).unwrap_err().to_string();
+        assert!(msg.contains("lookout.toml:4") && msg.contains("commit_intervall") && msg.contains("logs"), "{msg}");
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lookout.toml");
+        std::fs::write(&path, "listen = \"nowhere\"\nalerting_config = \"missing.yml\"\n").unwrap();
+        let errs = Config::load(&path).unwrap_err();
+        assert_eq!(errs.0.len(), 2, "{errs}");
+        assert_eq!(errs.0[0].line, Some(1));
+        assert_eq!(errs.0[1].line, Some(2));
+    }
+}

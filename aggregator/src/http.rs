@@ -1,0 +1,316 @@
+//! The HTTP surface: ingest, the logs API, health, metrics and the web UI, on one listener.
+//!
+//! Every error kind of the layers below maps to a status code here, in [`ApiError`]'s
+//! `IntoResponse`, and the body is always `{"error": "...", "position": N?}`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::ingest::{Ingest, IngestError, ndjson, otlp};
+use crate::logs::{LogError, LogStore, SearchRequest};
+use crate::telemetry::Telemetry;
+
+/// Shared state of all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The ingest pipeline.
+    pub ingest: Arc<Ingest>,
+    /// The log store.
+    pub store: Arc<LogStore>,
+    /// The aggregator's metrics.
+    pub telemetry: Telemetry,
+    /// An in-process agent's metrics (in `lookout up`), exported on the same `/metrics`.
+    pub agent_telemetry: Option<agent::telemetry::Telemetry>,
+    /// True once the WAL is replayed.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// An API error with its status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    position: Option<usize>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::BAD_REQUEST, message: message.into(), position: None, retry_after: None }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.message });
+        if let Some(p) = self.position {
+            body["position"] = json!(p);
+        }
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        let (status, retry_after) = match &e {
+            IngestError::Malformed(_) => (StatusCode::BAD_REQUEST, None),
+            IngestError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, None),
+            IngestError::Backpressure { .. } => (StatusCode::TOO_MANY_REQUESTS, Some(1)),
+            IngestError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(5)),
+        };
+        ApiError { status, message: e.to_string(), position: None, retry_after }
+    }
+}
+
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::Query(p) => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("invalid query: {p}"),
+                position: Some(p.position),
+                retry_after: None,
+            },
+            LogError::BadRequest(m) => ApiError::bad_request(m),
+            LogError::Index(e) => ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("log index error: {e}"),
+                position: None,
+                retry_after: None,
+            },
+        }
+    }
+}
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    // Bodies are limited by our own check (413 with a reason) after reading at most limit+1 bytes.
+    let limit = state.ingest.max_body_bytes;
+    Router::new()
+        .route("/v1/logs", post(otlp_logs))
+        .route("/api/v1/logs/ingest", post(ndjson_logs))
+        .route("/api/v1/logs/search", get(search))
+        .route("/api/v1/logs/histogram", get(histogram))
+        .route("/metrics", get(metrics))
+        .route("/health/live", get(|| async { "ok\n" }))
+        .route("/health/ready", get(ready))
+        .fallback(ui)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+fn count_request(state: &AppState, protocol: &str, status: StatusCode) {
+    state.telemetry.ingest_requests.get_or_create(&Telemetry::labels(&[("protocol", protocol), ("code", status.as_str())])).inc();
+}
+
+fn finish(state: &AppState, protocol: &'static str, result: Result<Json<serde_json::Value>, ApiError>) -> Response {
+    match result {
+        Ok(body) => {
+            count_request(state, protocol, StatusCode::OK);
+            body.into_response()
+        }
+        Err(e) => {
+            count_request(state, protocol, e.status);
+            let reason = match e.status {
+                StatusCode::BAD_REQUEST => "malformed",
+                StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                StatusCode::TOO_MANY_REQUESTS => "backpressure",
+                _ => "unavailable",
+            };
+            state.telemetry.ingest_rejected.get_or_create(&Telemetry::labels(&[("reason", reason)])).inc();
+            e.into_response()
+        }
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn batch_id(headers: &HeaderMap) -> Result<Option<wire::BatchId>, ApiError> {
+    match headers.get(wire::batch::HEADER) {
+        None => Ok(None),
+        Some(v) => {
+            let s = v.to_str().map_err(|_| ApiError::bad_request("Lookout-Batch header is not ASCII"))?;
+            wire::BatchId::parse(s).map(Some).map_err(|e| ApiError::bad_request(e.to_string()))
+        }
+    }
+}
+
+async fn otlp_logs(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let batch = batch_id(&headers)?;
+        let raw = state.ingest.decode_body(header_str(&headers, header::CONTENT_ENCODING), &body)?;
+        let events = otlp::decode(header_str(&headers, header::CONTENT_TYPE), &raw)?;
+        let accepted = state.ingest.logs("otlp", batch, events).await?;
+        // OTLP/HTTP success response: an ExportLogsServiceResponse; JSON clients get `{}`.
+        Ok::<_, ApiError>(Json(json!({ "accepted": accepted.accepted, "duplicate": accepted.duplicate })))
+    }
+    .await;
+    finish(&state, "otlp", result)
+}
+
+async fn ndjson_logs(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let batch = batch_id(&headers)?;
+        let raw = state.ingest.decode_body(header_str(&headers, header::CONTENT_ENCODING), &body)?;
+        let events = ndjson::decode(&raw, now_ns())?;
+        let accepted = state.ingest.logs("ndjson", batch, events).await?;
+        Ok::<_, ApiError>(Json(json!({ "accepted": accepted.accepted, "duplicate": accepted.duplicate })))
+    }
+    .await;
+    finish(&state, "ndjson", result)
+}
+
+/// Parses `start`/`end`: RFC 3339, or Unix seconds (fractions allowed).
+pub fn parse_time(name: &str, v: &str) -> Result<i64, ApiError> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs.abs() < 1e11 {
+            return Ok((secs * 1e9) as i64);
+        }
+        return Err(ApiError::bad_request(format!("{name}={v}: Unix seconds out of range")));
+    }
+    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp_nanos() as i64)
+        .map_err(|_| ApiError::bad_request(format!("{name}={v:?} is neither RFC 3339 nor Unix seconds")))
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    #[serde(default)]
+    q: String,
+    start: Option<String>,
+    end: Option<String>,
+    limit: Option<usize>,
+    order: Option<String>,
+}
+
+/// `[start, end]` for search (inclusive end, as users write it) or `[start, end)` for buckets.
+fn range(start: Option<&str>, end: Option<&str>, default_span_ns: Option<i64>, inclusive_end: bool) -> Result<(i64, i64), ApiError> {
+    let end = match end {
+        Some(e) if !e.is_empty() => parse_time("end", e)?,
+        _ => now_ns(),
+    };
+    let start = match start {
+        Some(s) if !s.is_empty() => parse_time("start", s)?,
+        _ => default_span_ns.map(|span| end - span).unwrap_or(0),
+    };
+    if start > end {
+        return Err(ApiError::bad_request("start is after end"));
+    }
+    // The store's range is half-open.
+    Ok((start, if inclusive_end { end.saturating_add(1) } else { end }))
+}
+
+async fn search(State(state): State<AppState>, Query(p): Query<SearchParams>) -> Result<Json<serde_json::Value>, ApiError> {
+    let started = Instant::now();
+    let (start, end) = range(p.start.as_deref(), p.end.as_deref(), None, true)?;
+    let limit = p.limit.unwrap_or(100);
+    if limit == 0 || limit > 10_000 {
+        return Err(ApiError::bad_request("limit must be between 1 and 10000"));
+    }
+    let desc = match p.order.as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(o) => return Err(ApiError::bad_request(format!("order must be asc or desc, got {o:?}"))),
+    };
+    let store = state.store.clone();
+    let req = SearchRequest { q: p.q, start, end, limit, desc };
+    let result = tokio::task::spawn_blocking(move || store.search(&req))
+        .await
+        .map_err(|e| ApiError::bad_request(format!("search task failed: {e}")))??;
+    Ok(Json(json!({ "hits": result.hits, "total": result.total, "took_ms": started.elapsed().as_millis() as u64 })))
+}
+
+#[derive(Deserialize)]
+struct HistogramParams {
+    #[serde(default)]
+    q: String,
+    start: Option<String>,
+    end: Option<String>,
+    step: Option<String>,
+}
+
+async fn histogram(State(state): State<AppState>, Query(p): Query<HistogramParams>) -> Result<Json<serde_json::Value>, ApiError> {
+    let started = Instant::now();
+    let (start, end) = range(p.start.as_deref(), p.end.as_deref(), Some(3600 * 1_000_000_000), false)?;
+    let step_ns = match p.step.as_deref() {
+        Some(s) if !s.is_empty() => {
+            let secs: f64 =
+                s.trim_end_matches('s').parse().map_err(|_| ApiError::bad_request(format!("step={s:?} is not a number of seconds")))?;
+            if !(secs.is_finite() && secs >= 0.001) {
+                return Err(ApiError::bad_request("step must be at least 0.001 seconds"));
+            }
+            (secs * 1e9) as i64
+        }
+        // about 60 buckets, rounded to a whole second
+        _ => (((end - start) / 60).max(1_000_000_000) / 1_000_000_000) * 1_000_000_000,
+    };
+    let store = state.store.clone();
+    let q = p.q;
+    let (counts, total) = tokio::task::spawn_blocking(move || store.histogram(&q, start, end, step_ns))
+        .await
+        .map_err(|e| ApiError::bad_request(format!("histogram task failed: {e}")))??;
+    let buckets: Vec<_> =
+        counts.iter().enumerate().map(|(i, c)| json!({ "start": (start + i as i64 * step_ns) as f64 / 1e9, "count": c })).collect();
+    Ok(Json(json!({ "buckets": buckets, "step": step_ns as f64 / 1e9, "total": total, "took_ms": started.elapsed().as_millis() as u64 })))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = state.telemetry.encode();
+    if let Some(a) = &state.agent_telemetry {
+        text.push_str(&a.encode());
+    }
+    text.push_str("# EOF\n");
+    ([(header::CONTENT_TYPE, agent::telemetry::CONTENT_TYPE)], text).into_response()
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "replaying write-ahead log\n").into_response()
+    }
+}
+
+async fn ui(uri: Uri) -> Response {
+    let path = uri.path();
+    if path.starts_with("/api/") || path.starts_with("/v1/") {
+        return ApiError { status: StatusCode::NOT_FOUND, message: format!("no such endpoint: {path}"), position: None, retry_after: None }
+            .into_response();
+    }
+    let file = path.trim_start_matches('/');
+    if let Some(asset) = query_ui::asset(if file.is_empty() { "index.html" } else { file }) {
+        let cache = if asset.immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+        return ([(header::CONTENT_TYPE, asset.mime), (header::CACHE_CONTROL, cache.to_string())], asset.data.into_owned()).into_response();
+    }
+    // Client-side routes fall back to the app; a missing asset file is a 404.
+    if file.contains('.') {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    }
+    match query_ui::asset("index.html") {
+        Some(index) => {
+            ([(header::CONTENT_TYPE, index.mime), (header::CACHE_CONTROL, "no-cache".to_string())], index.data.into_owned()).into_response()
+        }
+        None => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], query_ui::NOT_BUILT_PAGE).into_response(),
+    }
+}

@@ -1,0 +1,16 @@
+//! `lookout`, the aggregator: ingest, write-ahead log, log store, HTTP API and the web UI.
+//!
+//! Data flows one way: HTTP ingest → [`wal`] (durable, deduplicated) → [`logs`] indexer →
+//! searchable. Query paths ([`logs`] search, [`http`] handlers) never write. [`server`]
+//! starts and stops everything in one place; [`up`] is the all-in-one `lookout up`.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod ingest;
+pub mod logs;
+pub mod server;
+pub mod telemetry;
+pub mod up;
+pub mod wal;

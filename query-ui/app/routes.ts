@@ -1,0 +1,23 @@
+// The pages of the UI. The top navigation is built from this list, in this order; a new page
+// is one entry here plus its component under pages/.
+import type { ComponentType } from 'preact';
+import { LogsPage } from './pages/logs/LogsPage';
+
+/** One page: where it lives, what the navigation calls it, what renders it. */
+export interface Route {
+  path: string;
+  title: string;
+  component: ComponentType;
+}
+
+export const routes: Route[] = [{ path: '/logs', title: 'Logs', component: LogsPage }];
+
+/** The page shown at `/`. */
+export const home: Route = routes[0]!;
+
+/** The route that owns `pathname`, `home` for `/`, or undefined for an unknown path. */
+export function match(pathname: string): Route | undefined {
+  const path = pathname.replace(/\/+$/, '') || '/';
+  if (path === '/') return home;
+  return routes.find((r) => path === r.path || path.startsWith(r.path + '/'));
+}
