@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -98,8 +99,7 @@ impl From<LogError> for ApiError {
 
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
-    // Bodies are limited by our own check (413 with a reason) after reading at most limit+1 bytes.
-    let limit = state.ingest.max_body_bytes;
+    // Ingest bodies are limited by `read_body` (413 with a reason); other routes take no body.
     Router::new()
         .route("/v1/logs", post(otlp_logs))
         .route("/api/v1/logs/ingest", post(ndjson_logs))
@@ -109,7 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(|| async { "ok\n" }))
         .route("/health/ready", get(ready))
         .fallback(ui)
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -155,8 +155,37 @@ fn batch_id(headers: &HeaderMap) -> Result<Option<wire::BatchId>, ApiError> {
     }
 }
 
-async fn otlp_logs(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// Reads a request body of at most `limit` bytes. A larger body is read on (and discarded) up
+/// to a bound before answering 413, so the client, still sending, receives the answer instead
+/// of a connection reset.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let drain_cap = limit.saturating_mul(4).max(limit + (16 << 20));
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("cannot read request body: {e}")))?;
+        seen += chunk.len();
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        } else if seen > drain_cap {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!("request body exceeds the limit of {limit} bytes"),
+            position: None,
+            retry_after: None,
+        });
+    }
+    Ok(Bytes::from(buf))
+}
+
+async fn otlp_logs(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
+        let body = read_body(body, state.ingest.max_body_bytes).await?;
         let batch = batch_id(&headers)?;
         let raw = state.ingest.decode_body(header_str(&headers, header::CONTENT_ENCODING), &body)?;
         let events = otlp::decode(header_str(&headers, header::CONTENT_TYPE), &raw)?;
@@ -168,8 +197,9 @@ async fn otlp_logs(State(state): State<AppState>, headers: HeaderMap, body: Byte
     finish(&state, "otlp", result)
 }
 
-async fn ndjson_logs(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn ndjson_logs(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
+        let body = read_body(body, state.ingest.max_body_bytes).await?;
         let batch = batch_id(&headers)?;
         let raw = state.ingest.decode_body(header_str(&headers, header::CONTENT_ENCODING), &body)?;
         let events = ndjson::decode(&raw, now_ns())?;
