@@ -25,7 +25,7 @@ fn sigkill_loses_no_acknowledged_line_and_adds_no_duplicate() {
     let mut kills = 0;
     while batch <= BATCHES {
         // kill in the middle of the stream, several times, without waiting for the indexer
-        if batch % 17 == 0 && kills < (batch / 17) {
+        if batch.is_multiple_of(17) && kills < (batch / 17) {
             agg.proc.kill9();
             kills += 1;
             agg = Aggregator::start(&data, port, &[]);
@@ -39,7 +39,7 @@ fn sigkill_loses_no_acknowledged_line_and_adds_no_duplicate() {
             Ok(r) if r.status().is_success() => {
                 acked = batch;
                 // every fifth batch is re-sent as if the answer had been lost: must be a no-op
-                if batch % 5 == 0 {
+                if batch.is_multiple_of(5) {
                     let again = c
                         .post(format!("{}/api/v1/logs/ingest", agg.url))
                         .header("Lookout-Batch", format!("crash-client/s1/{batch}"))
