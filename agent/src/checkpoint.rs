@@ -12,7 +12,17 @@
 //!   inode reused by a new file is not mistaken for the old one.
 //! - `offset` is the byte just past the last line whose batch the sink acknowledged. It never
 //!   points into the middle of a line.
-//! - `path` is informational (last path the file was seen at).
+//! - `path` is the last path the file was seen at; after a restart a file no glob matches any
+//!   more (rotated away before it was finished) is looked for there and in its directory.
+//! - `generation` (optional, added compatibly to version 1) names the file's *content stream*:
+//!   a random id given to a file when it is first followed, kept across renames and inherited
+//!   by a copytruncate copy, new after a truncation. The `lookout` sink puts it in the
+//!   `Lookout-Batch` stream and uses byte offsets as sequences.
+//! - `sent` (optional) lists, in order, the end offsets of batches already handed to sinks but
+//!   not yet acknowledged. The file source writes it *before* sending; after a crash it cuts its
+//!   first batches exactly at these offsets again, so each re-sent batch carries the id the
+//!   aggregator may already have stored, and is dropped there as a duplicate instead of stored
+//!   twice (see `sources::file`).
 //!
 //! Writes are atomic: write `<name>.json.tmp`, fsync it, rename over `<name>.json`, fsync the
 //! directory. A crash leaves either the old or the new checkpoint, never a torn one.
@@ -37,6 +47,16 @@ pub struct FileCheckpoint {
     pub offset: u64,
     /// Last known path.
     pub path: PathBuf,
+    /// The file's content-stream id (0 in checkpoints written before it existed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
+    /// End offsets of batches sent but not acknowledged, ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent: Vec<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The whole checkpoint file.
@@ -99,6 +119,8 @@ mod tests {
                 fingerprint_len: 3,
                 offset: 10,
                 path: "/x.log".into(),
+                generation: 7,
+                sent: vec![20, 30],
             }],
         };
         write(&path, &cp).unwrap();

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::sinks::SinkConfig;
 use crate::sources::SourceConfig;
+use crate::transforms::TransformConfig;
 
 /// A configuration error with its location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +164,9 @@ pub struct AgentConfig {
     /// Sources by name.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
+    /// Transforms by name.
+    #[serde(default)]
+    pub transforms: BTreeMap<String, TransformConfig>,
     /// Sinks by name.
     #[serde(default)]
     pub sinks: BTreeMap<String, SinkConfig>,
@@ -209,23 +213,84 @@ impl AgentConfig {
                 out.push((format!("sources.{name}.{k}"), m));
             }
         }
-        for (name, sink) in &self.sinks {
-            for (k, m) in sink.validate() {
-                out.push((format!("sinks.{name}.{k}"), m));
+        let outputs: Vec<String> = self.transforms.iter().flat_map(|(n, t)| t.output_names(n)).collect();
+        let known: Vec<&String> = self.sources.keys().chain(outputs.iter()).collect();
+        for name in self.transforms.keys() {
+            if self.sources.contains_key(name) {
+                out.push((format!("transforms.{name}"), format!("{name:?} is already the name of a source")));
             }
-            for input in sink.inputs() {
-                if !self.sources.contains_key(input) {
+        }
+        let components = self
+            .transforms
+            .iter()
+            .map(|(n, t)| ("transforms", n, t.validate(), t.inputs()))
+            .chain(self.sinks.iter().map(|(n, s)| ("sinks", n, s.validate(), s.inputs())));
+        for (table, name, problems, inputs) in components {
+            for (k, m) in problems {
+                out.push((format!("{table}.{name}.{k}"), m));
+            }
+            // Two outputs of one route into one component would carry the same batch position
+            // twice, and the second share would look like a duplicate downstream.
+            let mut routes_seen = Vec::new();
+            for input in inputs {
+                if let Some((route, _)) = input.split_once('.')
+                    && matches!(self.transforms.get(route), Some(TransformConfig::Route(_)))
+                {
+                    if routes_seen.contains(&route) {
+                        out.push((
+                            format!("{table}.{name}.inputs"),
+                            format!("takes more than one output of route {route:?}; add a condition to one route instead"),
+                        ));
+                    }
+                    routes_seen.push(route);
+                }
+                if !known.contains(&input) {
                     out.push((
-                        format!("sinks.{name}.inputs"),
-                        format!("unknown input {input:?}; known sources: {:?}", self.sources.keys().collect::<Vec<_>>()),
+                        format!("{table}.{name}.inputs"),
+                        format!("unknown input {input:?}; known sources and transforms: {known:?}"),
                     ));
                 }
             }
+        }
+        if let Some(name) = self.transform_cycle() {
+            out.push((format!("transforms.{name}.inputs"), format!("transform {name:?} feeds itself through a cycle of inputs")));
         }
         if self.sinks.is_empty() && !self.sources.is_empty() {
             out.push(("sinks".into(), "no sink is configured, events would go nowhere".into()));
         }
         out
+    }
+
+    /// A transform that is its own (indirect) input, if any.
+    fn transform_cycle(&self) -> Option<&String> {
+        // Depth-first search over transform → input edges; 1 = on the stack, 2 = done.
+        fn visit<'a>(cfg: &'a AgentConfig, n: &'a String, state: &mut BTreeMap<&'a String, u8>) -> Option<&'a String> {
+            match state.get(n) {
+                Some(1) => return Some(n),
+                Some(_) => return None,
+                None => {}
+            }
+            state.insert(n, 1);
+            if let Some(t) = cfg.transforms.get(n) {
+                for i in t.inputs() {
+                    // `route.output` is an edge to the route itself
+                    let i = cfg
+                        .transforms
+                        .get_key_value(i.as_str())
+                        .or_else(|| cfg.transforms.get_key_value(i.split('.').next().unwrap_or("")))
+                        .map(|(k, _)| k);
+                    if let Some(i) = i
+                        && let Some(c) = visit(cfg, i, state)
+                    {
+                        return Some(c);
+                    }
+                }
+            }
+            state.insert(n, 2);
+            None
+        }
+        let mut state = BTreeMap::new();
+        self.transforms.keys().find_map(|n| visit(self, n, &mut state))
     }
 
     /// The host name to stamp on events.
@@ -289,6 +354,31 @@ endpoint = "http://127.0.0.1:9400"
         let msg = errs.to_string();
         assert!(msg.contains("sinks.out.inputs") && msg.contains("\"ap\""), "{msg}");
         assert!(msg.contains("agent.toml:6"), "{msg}");
+    }
+
+    #[test]
+    fn transforms_are_inputs_and_cycles_and_unknown_inputs_are_errors() {
+        let base =
+            "[sources.app]\ntype = \"file\"\ninclude = [\"/x\"]\n[sinks.out]\ntype = \"lookout\"\nendpoint = \"http://127.0.0.1:1\"\n";
+        let ok = parse(&format!(
+            "{base}inputs = [\"red\"]\n[transforms.f]\ntype = \"filter\"\ninputs = [\"app\"]\nconditions = [{{ field = \"level\", equals = [\"error\"] }}]\n[transforms.red]\ntype = \"redact\"\ninputs = [\"f\"]\n"
+        ))
+        .unwrap();
+        assert!(ok.validate().is_empty(), "{:?}", ok.validate());
+        let cyclic = parse(&format!(
+            "{base}inputs = [\"a\"]\n[transforms.a]\ntype = \"redact\"\ninputs = [\"b\"]\n[transforms.b]\ntype = \"redact\"\ninputs = [\"a\", \"nope\"]\n"
+        ))
+        .unwrap();
+        let problems = cyclic.validate();
+        assert!(problems.iter().any(|(k, m)| k.starts_with("transforms.") && m.contains("cycle")), "{problems:?}");
+        assert!(problems.iter().any(|(k, m)| k == "transforms.b.inputs" && m.contains("\"nope\"")), "{problems:?}");
+        let routed = parse(&format!(
+            "{base}inputs = [\"r.errors\", \"r._unmatched\"]\n[transforms.r]\ntype = \"route\"\ninputs = [\"app\"]\nroutes = {{ errors = [{{ field = \"level\", equals = [\"error\"] }}] }}\n"
+        ))
+        .unwrap();
+        let problems = routed.validate();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].1.contains("more than one output"), "{problems:?}");
     }
 
     #[test]

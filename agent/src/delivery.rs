@@ -81,6 +81,36 @@ pub struct EventBatch {
     pub events: Vec<LogEvent>,
     /// Settled by whoever finishes with the batch.
     pub ack: Ack,
+    /// Where the batch ends in its source's content stream, when the source has positions.
+    pub position: Option<StreamPosition>,
+}
+
+impl EventBatch {
+    /// A batch without a stream position.
+    pub fn new(events: Vec<LogEvent>, ack: Ack) -> EventBatch {
+        EventBatch { events, ack, position: None }
+    }
+
+    /// A copy for another output: same events, a clone of the ack, same position.
+    pub fn fork(&self) -> EventBatch {
+        EventBatch { events: self.events.clone(), ack: self.ack.clone(), position: self.position.clone() }
+    }
+}
+
+/// The position of a batch in a source's content stream (a followed file's generation).
+///
+/// Sinks that deduplicate by id (`lookout`) name their request after it: stream `stream`,
+/// sequence `end`. Ends only grow within a stream, so a batch re-sent after a crash with the
+/// same end is recognised downstream as already stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPosition {
+    /// `[A-Za-z0-9]` id of the content stream, unique per agent.
+    pub stream: String,
+    /// Byte offset just past the batch's last event; > 0.
+    pub end: u64,
+    /// The batch repeats a batch possibly sent before a crash and must travel alone: merged with
+    /// others, it could carry a new id over lines already stored.
+    pub replay: bool,
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! `lookout-agent`: follows log files on a host and ships them to Lookout.
 //!
-//! The agent is a small graph of Vector-style components — sources and sinks wired by name in
-//! `agent.toml` — running as tokio tasks joined by bounded channels, so backpressure from a slow
+//! The agent is a small graph of Vector-style components — sources, transforms and sinks wired
+//! by name in `agent.toml` — running as tokio tasks joined by bounded channels, so backpressure from a slow
 //! aggregator reaches the file readers instead of growing memory. Delivery is at-least-once
-//! from files (checkpoints move only past acknowledged batches) and exactly-once into Lookout
-//! (each batch carries a `Lookout-Batch` id the aggregator deduplicates).
+//! from files (checkpoints move only past acknowledged batches) and exactly-once into Lookout:
+//! each batch carries a `Lookout-Batch` id naming the file's content stream and the batch's end
+//! offset, recorded in the checkpoint before it is sent, so batches re-sent after a crash are
+//! recognised by the aggregator and stored once.
 //!
 //! The same library runs in-process inside `lookout up`.
 #![warn(missing_docs)]
@@ -17,6 +19,7 @@ pub mod sinks;
 pub mod sources;
 pub mod telemetry;
 pub mod topology;
+pub mod transforms;
 
 pub use config::AgentConfig;
 pub use topology::Topology;

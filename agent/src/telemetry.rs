@@ -25,6 +25,7 @@ pub struct Telemetry {
     files_watched: Family<Labels, Gauge>,
     lag_bytes: Family<Labels, Gauge>,
     checkpoint_writes_failed: Family<Labels, Counter>,
+    redactions: Family<Labels, Counter>,
 }
 
 impl Default for Telemetry {
@@ -74,6 +75,11 @@ impl ComponentMetrics {
         self.telemetry.lag_bytes.get_or_create(&self.labels).set(n);
     }
 
+    /// Counts `n` matches masked by a redact transform.
+    pub fn redacted(&self, n: u64) {
+        self.telemetry.redactions.get_or_create(&self.labels).inc_by(n);
+    }
+
     /// Counts a failed checkpoint write.
     pub fn checkpoint_write_failed(&self) {
         self.telemetry.checkpoint_writes_failed.get_or_create(&self.labels).inc();
@@ -94,6 +100,7 @@ impl Telemetry {
             files_watched: Family::default(),
             lag_bytes: Family::default(),
             checkpoint_writes_failed: Family::default(),
+            redactions: Family::default(),
         };
         registry.register("lookout_agent_events_in", "Events received by a component", t.events_in.clone());
         registry.register("lookout_agent_events_out", "Events passed on or delivered by a component", t.events_out.clone());
@@ -103,6 +110,7 @@ impl Telemetry {
         registry.register("lookout_agent_file_watched_files", "Files a file source follows", t.files_watched.clone());
         registry.register("lookout_agent_file_lag_bytes", "Bytes written to followed files and not yet read", t.lag_bytes.clone());
         registry.register("lookout_agent_checkpoint_write_failures", "Failed checkpoint writes", t.checkpoint_writes_failed.clone());
+        registry.register("lookout_agent_redactions", "Matches masked by a redact transform", t.redactions.clone());
         *t.registry.lock().expect("fresh mutex") = registry;
         t
     }

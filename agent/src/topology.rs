@@ -1,7 +1,8 @@
 //! Building and stopping the running graph of sources and sinks, in one place.
 //!
-//! `start` wires every source to the sinks that name it in `inputs` through bounded channels
-//! and spawns each as a task; `stop` signals shutdown, lets sources drain (they wait, up to the
+//! `start` wires every source and transform to the transforms and sinks that name it in
+//! `inputs` (a route's outputs as `ROUTE.OUTPUT`) through bounded channels and spawns each as a
+//! task; `stop` signals shutdown, lets sources drain (they wait, up to the
 //! drain timeout, for sinks to acknowledge what they sent, then write their checkpoints) and
 //! then ends the sinks. Reload is stop-then-start with the new config: checkpoints and batch
 //! sequences are on disk, so nothing is lost or repeated across it.
@@ -20,9 +21,10 @@ use crate::delivery::EventBatch;
 use crate::sinks::{SinkConfig, SinkContext};
 use crate::sources::{SourceConfig, SourceContext};
 use crate::telemetry::Telemetry;
+use crate::transforms::TransformContext;
 
 /// Batches buffered between a source and a sink before the source waits.
-const CHANNEL_BATCHES: usize = 64;
+const CHANNEL_BATCHES: usize = 8;
 
 /// A running agent pipeline.
 pub struct Topology {
@@ -70,7 +72,40 @@ impl Topology {
             };
             sinks.push(match sink.clone() {
                 SinkConfig::Lookout(c) => tokio::spawn(c.run(cx)),
+                SinkConfig::Console(c) => tokio::spawn(c.run(cx)),
             });
+        }
+        // Transforms: every consumer's channel exists before any producer takes its senders.
+        let mut pending = Vec::new();
+        for (name, t) in &cfg.transforms {
+            let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+            for input in t.inputs() {
+                senders.entry(input.as_str()).or_default().push(tx.clone());
+            }
+            pending.push((name, t, rx));
+        }
+        for (name, t, rx) in pending {
+            if let crate::transforms::TransformConfig::Route(rc) = t {
+                let outputs = rc.outputs().into_iter().map(|o| {
+                    let consumers = senders.remove(format!("{name}.{o}").as_str()).unwrap_or_default();
+                    (o, consumers)
+                });
+                let outputs = outputs.collect();
+                tokio::spawn(crate::transforms::route::run(rc.clone(), name.clone(), telemetry.component(t.kind(), name), rx, outputs));
+                continue;
+            }
+            let cx = TransformContext {
+                name: name.clone(),
+                metrics: telemetry.component(t.kind(), name),
+                input: rx,
+                outputs: senders.remove(name.as_str()).unwrap_or_default(),
+            };
+            if cx.outputs.is_empty() {
+                warn!(transform = %name, "nothing takes this transform as input");
+            }
+            if let Some(f) = t.build() {
+                tokio::spawn(crate::transforms::run(f, cx));
+            }
         }
         let mut sources = Vec::new();
         for (name, source) in &cfg.sources {

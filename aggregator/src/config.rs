@@ -34,6 +34,35 @@ pub struct Config {
     /// Log store settings.
     #[serde(default)]
     pub logs: LogsConfig,
+    /// Metrics store and PromQL settings.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: the metrics store and PromQL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Samples up to this many seconds older than the newest stored sample are accepted; older
+    /// ones are rejected and counted in `lookout_tsdb_rejected_samples_total{reason="too_old"}`.
+    #[serde(default = "default_ooo_window")]
+    pub out_of_order_window_secs: u64,
+    /// How far back an instant selector looks for a sample (PromQL lookback delta), seconds.
+    #[serde(default = "default_lookback")]
+    pub lookback_delta_secs: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { out_of_order_window_secs: default_ooo_window(), lookback_delta_secs: default_lookback() }
+    }
+}
+
+fn default_ooo_window() -> u64 {
+    600
+}
+fn default_lookback() -> u64 {
+    300
 }
 
 /// `[ingest]`.
@@ -64,11 +93,32 @@ pub struct LogsConfig {
     /// Indexing memory budget in MiB.
     #[serde(default = "default_index_memory")]
     pub index_memory_mib: usize,
+    /// Drop a day partition once the whole day is older than this many days (unset: keep).
+    #[serde(default)]
+    pub retention_days: Option<u64>,
+    /// Drop the oldest day partitions while all together take more bytes than this (unset: no limit).
+    #[serde(default)]
+    pub retention_bytes: Option<u64>,
+}
+
+impl LogsConfig {
+    /// The retention policy these keys describe.
+    pub fn retention(&self) -> crate::logs::Retention {
+        crate::logs::Retention {
+            max_age: self.retention_days.map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400))),
+            max_bytes: self.retention_bytes,
+        }
+    }
 }
 
 impl Default for LogsConfig {
     fn default() -> Self {
-        Self { commit_interval_ms: default_commit_interval(), index_memory_mib: default_index_memory() }
+        Self {
+            commit_interval_ms: default_commit_interval(),
+            index_memory_mib: default_index_memory(),
+            retention_days: None,
+            retention_bytes: None,
+        }
     }
 }
 
@@ -146,8 +196,14 @@ impl Config {
         if self.logs.commit_interval_ms == 0 {
             out.push(("logs.commit_interval_ms".into(), "must be positive".into()));
         }
+        if self.metrics.lookback_delta_secs == 0 {
+            out.push(("metrics.lookback_delta_secs".into(), "must be positive".into()));
+        }
         if self.logs.index_memory_mib < 16 {
             out.push(("logs.index_memory_mib".into(), "must be at least 16".into()));
+        }
+        if self.logs.retention_days == Some(0) {
+            out.push(("logs.retention_days".into(), "must be at least 1 (leave it out to keep everything)".into()));
         }
         out
     }

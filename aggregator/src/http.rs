@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::ingest::{Ingest, IngestError, ndjson, otlp};
+use crate::ingest::{Ingest, IngestError, loki, ndjson, otlp};
 use crate::logs::{LogError, LogStore, SearchRequest};
 use crate::telemetry::Telemetry;
 
@@ -34,6 +34,8 @@ pub struct AppState {
     pub agent_telemetry: Option<agent::telemetry::Telemetry>,
     /// True once the WAL is replayed.
     pub ready: Arc<AtomicBool>,
+    /// The metrics store and PromQL engine.
+    pub metrics: Arc<crate::metrics_api::Metrics>,
 }
 
 /// An API error with its status.
@@ -93,6 +95,12 @@ impl From<LogError> for ApiError {
                 position: None,
                 retry_after: None,
             },
+            LogError::Storage(m) => ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("log storage error: {m}"),
+                position: None,
+                retry_after: None,
+            },
         }
     }
 }
@@ -105,9 +113,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/logs/ingest", post(ndjson_logs))
         .route("/api/v1/logs/search", get(search))
         .route("/api/v1/logs/histogram", get(histogram))
+        .route("/api/v1/logs/fields", get(fields))
+        .route("/api/v1/logs/line/{id}", get(line))
+        .route("/api/v1/logs/context", get(context))
+        .route("/api/v1/logs/tail", get(tail))
+        .route("/loki/api/v1/push", post(loki_push))
         .route("/metrics", get(metrics))
         .route("/health/live", get(|| async { "ok\n" }))
         .route("/health/ready", get(ready))
+        .merge(crate::metrics_api::routes())
         .fallback(ui)
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -232,6 +246,7 @@ struct SearchParams {
     end: Option<String>,
     limit: Option<usize>,
     order: Option<String>,
+    cursor: Option<String>,
 }
 
 /// `[start, end]` for search (inclusive end, as users write it) or `[start, end)` for buckets.
@@ -263,12 +278,24 @@ async fn search(State(state): State<AppState>, Query(p): Query<SearchParams>) ->
         Some("asc") => false,
         Some(o) => return Err(ApiError::bad_request(format!("order must be asc or desc, got {o:?}"))),
     };
+    let cursor = match p.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            crate::logs::ordered::Key::parse_cursor(c)
+                .ok_or_else(|| ApiError::bad_request(format!("cursor={c:?} is not a cursor returned by search")))?,
+        ),
+    };
     let store = state.store.clone();
-    let req = SearchRequest { q: p.q, start, end, limit, desc };
+    let req = SearchRequest { q: p.q, start, end, limit, desc, cursor };
     let result = tokio::task::spawn_blocking(move || store.search(&req))
         .await
         .map_err(|e| ApiError::bad_request(format!("search task failed: {e}")))??;
-    Ok(Json(json!({ "hits": result.hits, "total": result.total, "took_ms": started.elapsed().as_millis() as u64 })))
+    Ok(Json(json!({
+        "hits": result.hits,
+        "total": result.total,
+        "next_cursor": result.next_cursor,
+        "took_ms": started.elapsed().as_millis() as u64,
+    })))
 }
 
 #[derive(Deserialize)]
@@ -305,11 +332,116 @@ async fn histogram(State(state): State<AppState>, Query(p): Query<HistogramParam
     Ok(Json(json!({ "buckets": buckets, "step": step_ns as f64 / 1e9, "total": total, "took_ms": started.elapsed().as_millis() as u64 })))
 }
 
+async fn fields(State(state): State<AppState>, Query(p): Query<HistogramParams>) -> Result<Json<serde_json::Value>, ApiError> {
+    let started = Instant::now();
+    let (start, end) = range(p.start.as_deref(), p.end.as_deref(), None, true)?;
+    let store = state.store.clone();
+    let result = tokio::task::spawn_blocking(move || store.fields(&p.q, start, end))
+        .await
+        .map_err(|e| ApiError::bad_request(format!("fields task failed: {e}")))??;
+    Ok(Json(json!({
+        "fields": result.fields,
+        "total": result.total,
+        "sampled": result.sampled,
+        "took_ms": started.elapsed().as_millis() as u64,
+    })))
+}
+
+fn line_id(v: &str) -> Result<u64, ApiError> {
+    v.trim().parse().map_err(|_| ApiError::bad_request(format!("id={v:?} is not a line id")))
+}
+
+fn not_found(what: String) -> ApiError {
+    ApiError { status: StatusCode::NOT_FOUND, message: what, position: None, retry_after: None }
+}
+
+/// `GET /api/v1/logs/line/<id>`: the permanent link to one line.
+async fn line(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = line_id(&id)?;
+    let store = state.store.clone();
+    let hit = tokio::task::spawn_blocking(move || store.line(id))
+        .await
+        .map_err(|e| ApiError::bad_request(format!("line task failed: {e}")))??;
+    hit.map(Json).ok_or_else(|| not_found(format!("no line with id {id}")))
+}
+
+#[derive(Deserialize)]
+struct ContextParams {
+    id: String,
+    before: Option<usize>,
+    after: Option<usize>,
+}
+
+/// `GET /api/v1/logs/context?id=&before=&after=`: lines around one, from the same host and source.
+async fn context(State(state): State<AppState>, Query(p): Query<ContextParams>) -> Result<Json<serde_json::Value>, ApiError> {
+    let started = Instant::now();
+    let id = line_id(&p.id)?;
+    let (before, after) = (p.before.unwrap_or(20), p.after.unwrap_or(20));
+    if before > 1000 || after > 1000 {
+        return Err(ApiError::bad_request("before and after must be at most 1000"));
+    }
+    let store = state.store.clone();
+    let ctx = tokio::task::spawn_blocking(move || store.context(id, before, after))
+        .await
+        .map_err(|e| ApiError::bad_request(format!("context task failed: {e}")))??
+        .ok_or_else(|| not_found(format!("no line with id {id}")))?;
+    Ok(Json(json!({ "before": ctx.before, "line": ctx.line, "after": ctx.after, "took_ms": started.elapsed().as_millis() as u64 })))
+}
+
+#[derive(Deserialize)]
+struct TailParams {
+    #[serde(default)]
+    q: String,
+}
+
+/// Lines a live-tail subscriber may have queued before newer ones are dropped.
+const TAIL_QUEUE: usize = 4096;
+
+/// `GET /api/v1/logs/tail?q=`: server-sent events, one `data:` JSON hit per new matching line
+/// (its `id:` is the line id, so a reconnecting `EventSource` resumes after `Last-Event-ID`), and
+/// an `event: dropped` with `{"dropped": N}` when the subscriber fell behind and lost lines.
+async fn tail(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<TailParams>) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let filter = state.store.compile_query(&p.q)?;
+    let after = match header_str(&headers, "last-event-id") {
+        Some(v) => line_id(v)?,
+        None => state.store.last_committed_id(),
+    };
+    let rx = crate::logs::tail::subscribe(state.store.clone(), filter, after, TAIL_QUEUE, state.telemetry.logs_tail_dropped_events.clone());
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|item| {
+        Ok::<_, std::convert::Infallible>(match item {
+            crate::logs::tail::TailItem::Line(id, hit) => Event::default().id(id.to_string()).data(hit.to_string()),
+            crate::logs::tail::TailItem::Dropped(n) => Event::default().event("dropped").data(json!({ "dropped": n }).to_string()),
+        })
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// `POST /loki/api/v1/push`: Loki's push API; success is 204 as in Loki.
+async fn loki_push(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let body = read_body(body, state.ingest.max_body_bytes).await?;
+        let batch = batch_id(&headers)?;
+        let raw = state.ingest.decode_body(header_str(&headers, header::CONTENT_ENCODING), &body)?;
+        let events = loki::decode(header_str(&headers, header::CONTENT_TYPE), &raw, state.ingest.max_body_bytes)?;
+        let accepted = state.ingest.logs("loki", batch, events).await?;
+        Ok::<_, ApiError>(Json(json!({ "accepted": accepted.accepted, "duplicate": accepted.duplicate })))
+    }
+    .await;
+    let ok = result.is_ok();
+    let resp = finish(&state, "loki", result);
+    if ok { StatusCode::NO_CONTENT.into_response() } else { resp }
+}
+
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut text = state.telemetry.encode();
     if let Some(a) = &state.agent_telemetry {
         text.push_str(&a.encode());
     }
+    text.push_str(&state.metrics.tsdb.encode_metrics());
     text.push_str("# EOF\n");
     ([(header::CONTENT_TYPE, agent::telemetry::CONTENT_TYPE)], text).into_response()
 }

@@ -38,7 +38,7 @@ impl Server {
         let telemetry = Telemetry::new();
         std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
         let (store, payload) = LogStore::open(&cfg.data_dir.join("logs"), telemetry.clone()).context("cannot open the log index")?;
-        let store = Arc::new(store);
+        let store = Arc::new(store.with_retention(cfg.logs.retention()));
         let checkpoint = payload.wal_seq;
         let dedupe = payload.batches.clone();
         let indexer = store
@@ -69,7 +69,8 @@ impl Server {
         }
         let ingest = Arc::new(Ingest::new(wal, store.clone(), telemetry.clone(), cfg.ingest.max_pending_events, cfg.ingest.max_body_bytes));
         let ready = Arc::new(AtomicBool::new(false));
-        let state = AppState { ingest, store, telemetry, agent_telemetry, ready: ready.clone() };
+        let metrics = crate::metrics_api::open(&cfg.data_dir, cfg).context("cannot open the metrics store")?;
+        let state = AppState { ingest, store, telemetry, agent_telemetry, ready: ready.clone(), metrics };
         let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {

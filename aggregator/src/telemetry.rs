@@ -33,6 +33,8 @@ pub struct Telemetry {
     pub logs_commits: Counter,
     /// Search latency by endpoint.
     pub logs_query_duration: Family<Labels, Histogram>,
+    /// Lines a live-tail subscriber lost because its queue was full.
+    pub logs_tail_dropped_events: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -61,6 +63,7 @@ impl Telemetry {
             logs_index_lag_events: Gauge::default(),
             logs_commits: Counter::default(),
             logs_query_duration: Family::new_with_constructor(latency_histogram),
+            logs_tail_dropped_events: Counter::default(),
         };
         r.register("lookout_ingest_requests", "Ingest requests by protocol and status code", t.ingest_requests.clone());
         r.register("lookout_ingest_events", "Events made durable, by protocol", t.ingest_events.clone());
@@ -76,6 +79,7 @@ impl Telemetry {
         r.register("lookout_logs_index_lag_events", "Events durable in the WAL but not yet searchable", t.logs_index_lag_events.clone());
         r.register("lookout_logs_commits", "Log index commits", t.logs_commits.clone());
         r.register("lookout_logs_query_duration_seconds", "Log query latency by endpoint", t.logs_query_duration.clone());
+        r.register("lookout_logs_tail_dropped_events", "Live-tail lines dropped for slow subscribers", t.logs_tail_dropped_events.clone());
         Telemetry { registry: Arc::new(r), ..t }
     }
 

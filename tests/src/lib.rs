@@ -161,3 +161,214 @@ impl Aggregator {
         self.search(q, 1)["total"].as_u64().expect("total")
     }
 }
+
+/// Prometheus remote_write 1.0 messages and helpers for the metrics tests.
+pub mod remote_write {
+    use prost::Message;
+
+    /// `prometheus.WriteRequest`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct WriteRequest {
+        /// Series.
+        #[prost(message, repeated, tag = "1")]
+        pub timeseries: Vec<TimeSeries>,
+    }
+
+    /// `prometheus.TimeSeries`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TimeSeries {
+        /// Labels.
+        #[prost(message, repeated, tag = "1")]
+        pub labels: Vec<Label>,
+        /// Samples.
+        #[prost(message, repeated, tag = "2")]
+        pub samples: Vec<Sample>,
+    }
+
+    /// `prometheus.Label`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Label {
+        /// Name.
+        #[prost(string, tag = "1")]
+        pub name: String,
+        /// Value.
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
+
+    /// `prometheus.Sample`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Sample {
+        /// Value.
+        #[prost(double, tag = "1")]
+        pub value: f64,
+        /// Milliseconds.
+        #[prost(int64, tag = "2")]
+        pub timestamp: i64,
+    }
+
+    /// The staleness marker.
+    pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+    /// One series: labels (the name as `__name__`) and `(ms, value)` samples.
+    pub type Series = (Vec<(String, String)>, Vec<(i64, f64)>);
+
+    /// Snappy-compressed `WriteRequest` body.
+    pub fn body(series: &[Series]) -> Vec<u8> {
+        let req = WriteRequest {
+            timeseries: series
+                .iter()
+                .map(|(labels, samples)| TimeSeries {
+                    labels: labels.iter().map(|(n, v)| Label { name: n.clone(), value: v.clone() }).collect(),
+                    samples: samples.iter().map(|&(timestamp, value)| Sample { value, timestamp }).collect(),
+                })
+                .collect(),
+        };
+        snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).expect("snappy")
+    }
+
+    /// POSTs a body to `<base>/api/v1/write` (the remote_write receiver path of both Lookout and
+    /// Prometheus) and returns the status and body text.
+    pub fn post(base: &str, body: Vec<u8>) -> (u16, String) {
+        let r = super::client()
+            .post(format!("{base}/api/v1/write"))
+            .header("Content-Type", "application/x-protobuf")
+            .header("Content-Encoding", "snappy")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(body)
+            .send()
+            .expect("remote_write request");
+        let status = r.status().as_u16();
+        (status, r.text().unwrap_or_default())
+    }
+
+    /// Labels from pairs.
+    pub fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    }
+}
+
+/// Runs a PromQL API call (`path` like `/api/v1/query`) with form parameters and returns the JSON.
+pub fn prom_api(base: &str, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
+    let r = client().post(format!("{base}{path}")).form(params).send().expect("API request");
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+/// Appends `lines` (each followed by a newline) to `path`, creating it if needed.
+pub fn append_lines(path: &Path, lines: &[String]) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open for append");
+    let mut buf = String::new();
+    for l in lines {
+        buf.push_str(l);
+        buf.push('\n');
+    }
+    f.write_all(buf.as_bytes()).expect("append");
+}
+
+/// A JSON log line of logical file `file`, rotation part `part`, sequence `seq`, ~250 bytes.
+pub fn test_line(file: &str, part: u64, seq: u64) -> String {
+    serde_json::json!({"timestamp": "2026-11-22T10:00:00Z", "level": if seq.is_multiple_of(10) { "error" } else { "info" },
+        "service": "checkout", "message": format!("{file} line {seq}"), "file": file, "part": part, "seq": seq,
+        "http": {"status": 200 + seq % 5, "path": "/api/v1/orders"}, "pad": "x".repeat(60)})
+    .to_string()
+}
+
+/// Every hit of `q` whose `seq` field is below `n` (plus any just beyond), in the order the
+/// aggregator stored them: sorted by hit id, which is `(WAL sequence << 20) | position`.
+/// Fetched in windows of `seq` so each page stays under the search limit.
+pub fn all_hits(agg: &Aggregator, q: &str, n: u64) -> Vec<Value> {
+    const WINDOW: u64 = 4000;
+    let mut out = Vec::new();
+    let mut lo = 0;
+    while lo <= n {
+        let r = agg.search(&format!("({q}) AND seq:[{lo} TO {}]", lo + WINDOW - 1), 10_000);
+        out.extend(r["hits"].as_array().cloned().unwrap_or_default());
+        lo += WINDOW;
+    }
+    out.sort_by_key(|h| h["id"].as_str().and_then(|s| s.parse::<u64>().ok()).or_else(|| h["id"].as_u64()).unwrap_or(0));
+    out
+}
+
+/// Checks that `hits` hold, for each `(file, count)`, every `seq` in `0..count` exactly once,
+/// and that within each `(file, part)` they arrived in increasing order. Panics with details.
+pub fn assert_exactly_once_in_order(hits: &[Value], expected: &[(&str, u64)]) {
+    use std::collections::BTreeMap;
+    let mut seen: BTreeMap<(String, u64), Vec<u64>> = BTreeMap::new();
+    let mut per_file: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for h in hits {
+        let f = &h["fields"];
+        let (Some(file), Some(seq)) = (f["file"].as_str(), f["seq"].as_u64()) else { continue };
+        let part = f["part"].as_u64().unwrap_or(0);
+        seen.entry((file.to_string(), part)).or_default().push(seq);
+        per_file.entry(file.to_string()).or_default().push(seq);
+    }
+    for (file, count) in expected {
+        let mut got = per_file.remove(*file).unwrap_or_default();
+        got.sort_unstable();
+        let dups: Vec<u64> = got.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).take(10).collect();
+        let set: std::collections::BTreeSet<u64> = got.iter().copied().collect();
+        let missing: Vec<u64> = (0..*count).filter(|s| !set.contains(s)).take(10).collect();
+        assert!(
+            dups.is_empty() && missing.is_empty() && got.len() as u64 == *count,
+            "file {file}: {} lines for {count} expected; first duplicates {dups:?}; first missing {missing:?}",
+            got.len()
+        );
+    }
+    assert!(per_file.is_empty(), "unexpected files: {:?}", per_file.keys().collect::<Vec<_>>());
+    for ((file, part), seqs) in &seen {
+        if let Some(w) = seqs.windows(2).find(|w| w[0] >= w[1]) {
+            panic!(
+                "file {file} part {part}: line {} arrived after line {} (out of order or repeated); arrival order: {}",
+                w[1],
+                w[0],
+                runs(seqs)
+            );
+        }
+    }
+}
+
+/// Writes an `agent.toml` in `dir` with one `file` source `app` over `include` (its extra
+/// settings in `source_extra`) and a `lookout` sink `central` to `endpoint`; returns its path.
+pub fn write_agent_config(dir: &Path, include: &[String], source_extra: &str, endpoint: &str, listen_port: u16) -> PathBuf {
+    let cfg = format!(
+        "data_dir = {:?}\nlisten = \"127.0.0.1:{listen_port}\"\n\n[sources.app]\ntype = \"file\"\ninclude = {include:?}\nglob_interval_ms = 100\npoll_interval_ms = 20\n{source_extra}\n\n[sinks.central]\ntype = \"lookout\"\ninputs = [\"app\"]\nendpoint = {endpoint:?}\nretry_initial_backoff_ms = 50\nretry_max_backoff_secs = 0.5\n[sinks.central.batch]\ntimeout_secs = 0.1\nmax_events = 2000\n",
+        dir.join("agent-data").display().to_string(),
+    );
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, cfg).expect("write agent.toml");
+    path
+}
+
+/// Starts `lookout-agent run --config config` in `dir`, its stderr in `agent-<n>.log`.
+pub fn start_agent(dir: &Path, config: &Path, n: usize) -> Proc {
+    Proc::start(&bin("lookout-agent"), &["run", "--config", config.to_str().expect("utf-8 path")], dir, &dir.join(format!("agent-{n}.log")))
+}
+
+/// Waits until `count(q)` reaches `n`, then a little longer so a duplicate would show, and
+/// returns the final count.
+pub fn wait_count(agg: &Aggregator, q: &str, n: u64, timeout: Duration) -> u64 {
+    wait_for(&format!("{n} lines matching {q:?}"), timeout, || (agg.count(q) >= n).then_some(()));
+    // Let anything still in flight (a duplicate) be indexed before the caller counts.
+    let settle = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    agg.count(q)
+}
+
+/// `0-9 12 10-11 …`: a sequence as runs of consecutive numbers, for failure messages.
+pub fn runs(seqs: &[u64]) -> String {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < seqs.len() && out.len() < 60 {
+        let mut j = i;
+        while j + 1 < seqs.len() && seqs[j + 1] == seqs[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j { seqs[i].to_string() } else { format!("{}-{}", seqs[i], seqs[j]) });
+        i = j + 1;
+    }
+    out.join(" ")
+}

@@ -6,6 +6,13 @@
 //! request reuses its sequence, so if the aggregator had already made it durable it answers
 //! success without storing it twice.
 //!
+//! Batches from a source with stream positions (the file source) are named after them instead:
+//! `Lookout-Batch: <agent-id>/<sink-name>.<generation>/<end offset>`. A request then only holds
+//! events of one content stream, and a batch the source marks as a replay (it repeats a batch
+//! possibly sent before a crash) travels alone, so after a SIGKILL the re-sent batches carry the
+//! ids the aggregator may already have stored, and it drops them as duplicates: exactly once
+//! across agent crashes, not only across retries.
+//!
 //! One request is in flight at a time, so batches arrive in order. Network errors, 408, 429 and
 //! 5xx are retried with exponential backoff and full jitter (honouring `Retry-After`); any other
 //! 4xx means the aggregator will never accept the batch: it is dropped, counted and logged.
@@ -21,7 +28,7 @@ use wire::encoding::Compression;
 use wire::{BatchId, LogEvent};
 
 use super::SinkContext;
-use crate::delivery::Ack;
+use crate::delivery::{Ack, StreamPosition};
 
 /// `type = "lookout"`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -136,21 +143,43 @@ impl Config {
         let mut acks: Vec<Ack> = Vec::new();
         let mut bytes = 0usize;
         let mut deadline: Option<Instant> = None;
+        // The content stream of the request being filled, and its last end offset.
+        let mut position: Option<StreamPosition> = None;
         let timeout = Duration::from_secs_f64(self.batch.timeout_secs);
         loop {
             let flush = tokio::select! {
                 b = cx.input.recv() => match b {
                     Some(b) => {
                         cx.metrics.events_in.inc_by(b.events.len() as u64);
+                        if b.events.is_empty() {
+                            b.ack.settle();
+                            continue;
+                        }
+                        // A request holds one content stream; a replayed batch travels alone.
+                        let joins = match (&position, &b.position) {
+                            (None, None) => true,
+                            (Some(p), Some(q)) => p.stream == q.stream && !p.replay && !q.replay,
+                            _ => false,
+                        };
+                        if !joins && !events.is_empty() {
+                            let id = self.batch_id(&mut seq, &cx, position.as_ref());
+                            self.send(&client, &url, id, &cx, std::mem::take(&mut events), std::mem::take(&mut acks)).await;
+                            bytes = 0;
+                            deadline = None;
+                        }
+                        position = b.position;
                         bytes += b.events.iter().map(LogEvent::size_hint).sum::<usize>();
                         events.extend(b.events);
                         acks.push(b.ack);
                         deadline.get_or_insert_with(|| Instant::now() + timeout);
-                        events.len() >= self.batch.max_events || bytes >= self.batch.max_bytes
+                        events.len() >= self.batch.max_events
+                            || bytes >= self.batch.max_bytes
+                            || position.as_ref().is_some_and(|p| p.replay)
                     }
                     None => {
                         if !events.is_empty() {
-                            self.send(&client, &url, &mut seq, &cx, std::mem::take(&mut events), std::mem::take(&mut acks)).await;
+                            let id = self.batch_id(&mut seq, &cx, position.as_ref());
+                            self.send(&client, &url, id, &cx, std::mem::take(&mut events), std::mem::take(&mut acks)).await;
                         }
                         break;
                     }
@@ -158,7 +187,8 @@ impl Config {
                 _ = sleep_until_opt(deadline) => true,
             };
             if flush && !events.is_empty() {
-                self.send(&client, &url, &mut seq, &cx, std::mem::take(&mut events), std::mem::take(&mut acks)).await;
+                let id = self.batch_id(&mut seq, &cx, position.as_ref());
+                self.send(&client, &url, id, &cx, std::mem::take(&mut events), std::mem::take(&mut acks)).await;
                 bytes = 0;
                 deadline = None;
             }
@@ -166,16 +196,39 @@ impl Config {
         debug!(sink = %cx.name, "lookout sink stopped");
     }
 
-    async fn send(&self, client: &reqwest::Client, url: &str, seq: &mut Sequence, cx: &SinkContext, events: Vec<LogEvent>, acks: Vec<Ack>) {
-        let id = match seq.next() {
-            Ok(n) => BatchId { agent: cx.agent_id.clone(), stream: cx.name.clone(), sequence: n },
+    /// The id of the next request: named after its content stream when it has one, else the
+    /// sink's own durable sequence. `None` if that sequence cannot be persisted.
+    fn batch_id(&self, seq: &mut Sequence, cx: &SinkContext, position: Option<&StreamPosition>) -> Option<BatchId> {
+        let stream: String = cx
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') { c } else { '_' })
+            .take(100)
+            .collect();
+        if let Some(p) = position {
+            return Some(BatchId { agent: cx.agent_id.clone(), stream: format!("{stream}.{}", p.stream), sequence: p.end });
+        }
+        match seq.next() {
+            Ok(n) => Some(BatchId { agent: cx.agent_id.clone(), stream, sequence: n }),
             Err(e) => {
                 // Without a durable sequence we cannot promise exactly-once; keep the batch
                 // unacknowledged so it is read again after a restart.
                 error!(sink = %cx.name, error = %e, "cannot persist the batch sequence; batch not sent");
-                return;
+                None
             }
-        };
+        }
+    }
+
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        id: Option<BatchId>,
+        cx: &SinkContext,
+        events: Vec<LogEvent>,
+        acks: Vec<Ack>,
+    ) {
+        let Some(id) = id else { return };
         let body = self.compression.encode(&wire::otlp::encode_protobuf(&events));
         let mut attempt: u32 = 0;
         loop {

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use crate::delivery::EventBatch;
 use crate::telemetry::ComponentMetrics;
 
+pub mod console;
 pub mod lookout;
 
 /// `[sinks.NAME]`.
@@ -18,6 +19,8 @@ pub mod lookout;
 pub enum SinkConfig {
     /// Lookout's aggregator over OTLP/HTTP with exactly-once batch ids.
     Lookout(lookout::Config),
+    /// JSON lines on standard output, for debugging.
+    Console(console::Config),
 }
 
 impl SinkConfig {
@@ -25,6 +28,7 @@ impl SinkConfig {
     pub fn inputs(&self) -> &[String] {
         match self {
             SinkConfig::Lookout(c) => &c.inputs,
+            SinkConfig::Console(c) => &c.inputs,
         }
     }
 
@@ -32,6 +36,7 @@ impl SinkConfig {
     pub fn validate(&self) -> Vec<(String, String)> {
         match self {
             SinkConfig::Lookout(c) => c.validate(),
+            SinkConfig::Console(c) => c.validate(),
         }
     }
 
@@ -39,6 +44,7 @@ impl SinkConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SinkConfig::Lookout(_) => "lookout",
+            SinkConfig::Console(_) => "console",
         }
     }
 }

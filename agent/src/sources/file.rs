@@ -2,14 +2,36 @@
 //!
 //! Key decisions:
 //! - **Identity** is `(device, inode)` confirmed by a fingerprint of the first KiB, so a renamed
-//!   file keeps its position and a reused inode is not mistaken for the old file.
-//! - **Rotation**: an open file whose path now names another file (rename-and-create) or no file
-//!   (deleted) keeps being read to its end before it is closed; the new file at the path is read
-//!   from its beginning. A file that shrinks below the read position (copytruncate, or truncated
-//!   in place) is read again from its start.
-//! - **Delivery**: each chunk of lines is sent as one batch whose [`Ack`] carries the offset just
-//!   past its last line. The checkpoint moves only through a contiguous prefix of acknowledged
-//!   batches, so after a crash reading resumes at the first line not known to be delivered.
+//!   file keeps its position, a reused inode is not mistaken for the old file, and two files
+//!   whose first KiB is identical are still two files.
+//! - **Content streams.** Every followed file carries a random *generation*: the id of the
+//!   sequence of bytes it holds. It survives renames, is inherited by a copytruncate copy and is
+//!   replaced when the file is truncated. Batches carry `(generation, end offset)`
+//!   ([`StreamPosition`]); the `lookout` sink turns that into the `Lookout-Batch` id.
+//! - **Exactly once across crashes.** Before a batch leaves the source its end offset is written
+//!   to the checkpoint (`sent`). After a SIGKILL the source resumes at the acknowledged offset
+//!   and cuts its first batches exactly at the recorded ends again, each sent alone with the same
+//!   id as before: the aggregator drops the ones it had already stored. The checkpoint's
+//!   acknowledged offset moves only through a contiguous prefix of settled batches.
+//! - **Rename rotation**: an open file whose path now names another file (or none) keeps being
+//!   read to its end before it is closed; the new file at the path is read from its beginning.
+//!   After a restart, files that were rotated away unfinished are found again (at their last
+//!   path, or by identity in its directory) and finished.
+//! - **Copytruncate**: when a followed file shrinks below the read position, the lines written
+//!   between our last read and the truncation are in the copy. We look in the same directory
+//!   for a file that is at least as long as our read position and whose first bytes equal the
+//!   first bytes we read; the copy takes over the old content stream (position, partial line,
+//!   pending acknowledgements) and is read from our old offset to its end, while the truncated
+//!   file starts a new stream at 0. If `include` matches the copy too, it is simply already
+//!   followed, so it is never read again from 0. A new file whose head equals the head of a
+//!   followed file in the same directory is held back a few seconds, because it is probably a
+//!   copy whose truncation we have not seen yet. Without a copy (truncated in place) reading
+//!   restarts at 0.
+//! - **Descriptors**: at most `max_open_files` are open. Idle, fully read files are closed (least
+//!   recently active first) and reopened by path and identity when they grow.
+//! - **Multiline**: with `multiline.start_pattern`, a line not matching it joins the previous
+//!   event (stack traces); an event is complete when the next start line arrives, after
+//!   `multiline.timeout_ms` without a new line, or at the end of a rotated file.
 //! - Partial lines (no newline yet) wait for their newline; a line over `max_line_bytes` is
 //!   truncated with a marker and counted; invalid UTF-8 is kept with replacement characters.
 
@@ -24,14 +46,20 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use wire::{LogEvent, ParseOptions};
 
-use super::{SourceContext, send_to_all};
+use super::SourceContext;
 use crate::checkpoint::{self, Checkpoints, FileCheckpoint};
-use crate::delivery::{Ack, AckNotice, EventBatch};
+use crate::delivery::{Ack, AckNotice, EventBatch, StreamPosition};
 
 /// Marker appended to a truncated line.
 pub const TRUNCATED_MARKER: &str = "…[truncated]";
 const FINGERPRINT_BYTES: u64 = 1024;
 const READ_CHUNK: usize = 256 * 1024;
+/// Most bytes read (and batches sent) per round before the checkpoint is written again.
+const ROUND_BYTES: usize = 4 << 20;
+/// How long a probable copytruncate copy waits for its original to shrink.
+const COPY_HOLD: Duration = Duration::from_secs(3);
+/// A file must be this long without growing before it may be closed to free a descriptor.
+const IDLE_BEFORE_CLOSE: Duration = Duration::from_millis(200);
 
 /// Where to start in a file that has no checkpoint when the agent starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +70,22 @@ pub enum ReadFrom {
     Beginning,
     /// Only lines written from now on. Files that appear later are always read whole.
     End,
+}
+
+/// `[sources.NAME.multiline]`: group lines into one event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultilineConfig {
+    /// Regex that matches the first line of an event (`^\d{4}-` or `^\{`); other lines are
+    /// continuations joined to the previous event with `\n`.
+    pub start_pattern: String,
+    /// An event is complete when no line was added for this many milliseconds.
+    #[serde(default = "default_multiline_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_multiline_timeout_ms() -> u64 {
+    1000
 }
 
 /// `type = "file"`.
@@ -56,7 +100,8 @@ pub struct Config {
     /// Where to start in files first seen at start-up without a checkpoint.
     #[serde(default)]
     pub read_from: ReadFrom,
-    /// Lines longer than this many bytes are truncated with a marker and counted.
+    /// Lines (and multiline events) longer than this many bytes are truncated with a marker and
+    /// counted.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
     /// How often to look for new files, in milliseconds.
@@ -65,6 +110,12 @@ pub struct Config {
     /// How often to read followed files for new lines, in milliseconds.
     #[serde(default = "default_poll_interval_ms")]
     pub poll_interval_ms: u64,
+    /// Most files held open at once; idle, fully read files are closed and reopened when they grow.
+    #[serde(default = "default_max_open_files")]
+    pub max_open_files: usize,
+    /// Group continuation lines (stack traces) with the line that starts the event.
+    #[serde(default)]
+    pub multiline: Option<MultilineConfig>,
     /// Service name for events that do not carry one.
     #[serde(default)]
     pub service: Option<String>,
@@ -84,6 +135,9 @@ fn default_glob_interval_ms() -> u64 {
 }
 fn default_poll_interval_ms() -> u64 {
     100
+}
+fn default_max_open_files() -> usize {
+    512
 }
 
 impl Config {
@@ -105,6 +159,17 @@ impl Config {
         }
         if self.poll_interval_ms == 0 || self.glob_interval_ms == 0 {
             out.push(("poll_interval_ms".into(), "intervals must be positive".into()));
+        }
+        if self.max_open_files == 0 {
+            out.push(("max_open_files".into(), "must be at least 1".into()));
+        }
+        if let Some(m) = &self.multiline {
+            if let Err(e) = regex::Regex::new(&m.start_pattern) {
+                out.push(("multiline.start_pattern".into(), format!("invalid regex: {e}")));
+            }
+            if m.timeout_ms == 0 {
+                out.push(("multiline.timeout_ms".into(), "must be positive".into()));
+            }
         }
         out
     }
@@ -133,35 +198,57 @@ impl Config {
             }
         };
         let (ack_tx, mut ack_rx) = mpsc::unbounded_channel();
+        let multiline = self
+            .multiline
+            .as_ref()
+            .and_then(|m| regex::Regex::new(&m.start_pattern).ok().map(|r| (r, Duration::from_millis(m.timeout_ms))));
         let mut state = FileSource {
             cfg: self.clone(),
             opts: self.parse_options(),
+            include: self.include.iter().filter_map(|g| glob::Pattern::new(g).ok()).collect(),
             exclude: self.exclude.iter().filter_map(|g| glob::Pattern::new(g).ok()).collect(),
+            multiline,
+            host: cx.host.clone(),
             files: HashMap::new(),
             next_id: 1,
             saved: saved.files,
             first_scan: true,
+            held_copies: HashMap::new(),
             ack_tx,
             cp_path,
             cp_dirty: false,
         };
+        state.resume_saved(&cx);
         let mut poll = tokio::time::interval(Duration::from_millis(self.poll_interval_ms));
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_scan: Option<Instant> = None;
         let mut last_cp = Instant::now();
-        loop {
+        'outer: loop {
             tokio::select! {
                 _ = cx.shutdown.changed() => break,
                 Some(n) = ack_rx.recv() => state.on_ack(n),
                 _ = poll.tick() => {
-                    if last_scan.is_none_or(|t| t.elapsed() >= Duration::from_millis(self.glob_interval_ms)) {
-                        state.scan(&cx);
-                        last_scan = Some(Instant::now());
-                    }
-                    if !state.read_all(&cx).await {
-                        break;
+                    // Read until nothing is left (bounded: each round reads what is there now),
+                    // taking acknowledgements and rescans in between.
+                    for _ in 0..10_000 {
+                        if *cx.shutdown.borrow() {
+                            break 'outer;
+                        }
+                        while let Ok(n) = ack_rx.try_recv() {
+                            state.on_ack(n);
+                        }
+                        if last_scan.is_none_or(|t| t.elapsed() >= Duration::from_millis(self.glob_interval_ms)) {
+                            state.scan(&cx);
+                            last_scan = Some(Instant::now());
+                        }
+                        match state.read_round(&cx).await {
+                            None => break 'outer,
+                            Some(false) => break,
+                            Some(true) => tokio::task::yield_now().await,
+                        }
                     }
                     state.close_finished(&cx);
+                    state.limit_open_files();
                     if state.cp_dirty && last_cp.elapsed() >= Duration::from_secs(1) {
                         state.write_checkpoint(&cx);
                         last_cp = Instant::now();
@@ -183,30 +270,78 @@ impl Config {
     }
 }
 
+/// An event being assembled from several lines (multiline).
+struct Held {
+    text: Vec<u8>,
+    end: u64,
+    truncated: bool,
+    last_line: Instant,
+}
+
 struct Tracked {
+    /// Where the file is now (informational once it has rotated away).
     path: PathBuf,
+    /// The path the lines were written at: the events' `source`.
+    origin: String,
     dev: u64,
     ino: u64,
-    file: File,
+    /// `None` while closed to save descriptors (or finished after a truncation).
+    file: Option<File>,
+    /// Content-stream id.
+    generation: u64,
     /// Next byte to read.
     read_pos: u64,
-    /// Bytes read past the last complete line.
+    /// Bytes read past the last complete line (at most `max_line_bytes`).
     partial: Vec<u8>,
-    /// The current line was already truncated; skip to its newline.
-    skipping: bool,
+    /// The current line is longer than `max_line_bytes`; the rest up to its newline is skipped.
+    overlong: bool,
+    /// Multiline event waiting for its end.
+    held: Option<Held>,
+    /// The first bytes of the file (up to 1 KiB) as far as we know them.
+    head: Vec<u8>,
     /// Delivered up to here (checkpoint).
     acked: u64,
     /// Batches sent and not yet acknowledged, in order: (end offset, settled?).
     pending: VecDeque<(u64, bool)>,
+    /// Batch ends recorded by the previous run that this run must cut at again.
+    replay: VecDeque<u64>,
     /// Some batch was abandoned: never move the checkpoint again in this run.
     stalled: bool,
-    /// No glob path names this file any more (rotated away or deleted).
+    /// No glob path names this file any more (rotated away or deleted): read to its end, close.
     gone: bool,
-    fingerprint: String,
-    fingerprint_len: u64,
+    /// The content stream ended (the file was truncated); nothing more is read from it.
+    ended: bool,
+    /// Size at the last look, and when it last changed.
+    last_size: u64,
+    last_growth: Instant,
 }
 
 impl Tracked {
+    #[allow(clippy::too_many_arguments)]
+    fn new(path: PathBuf, origin: String, dev: u64, ino: u64, file: Option<File>, generation: u64, start: u64, head: Vec<u8>) -> Tracked {
+        Tracked {
+            path,
+            origin,
+            dev,
+            ino,
+            file,
+            generation,
+            read_pos: start,
+            partial: Vec::new(),
+            overlong: false,
+            held: None,
+            head,
+            acked: start,
+            pending: VecDeque::new(),
+            replay: VecDeque::new(),
+            stalled: false,
+            gone: false,
+            ended: false,
+            last_size: start,
+            last_growth: Instant::now(),
+        }
+    }
+
     /// Moves the checkpoint through the settled prefix of pending batches.
     fn advance(&mut self) -> bool {
         let mut moved = false;
@@ -219,16 +354,26 @@ impl Tracked {
         }
         moved
     }
+
+    /// Fully read, nothing held back: may be closed or finished.
+    fn idle(&self, size: u64) -> bool {
+        size <= self.read_pos && self.partial.is_empty() && self.held.is_none()
+    }
 }
 
 struct FileSource {
     cfg: Config,
     opts: ParseOptions,
+    include: Vec<glob::Pattern>,
     exclude: Vec<glob::Pattern>,
+    multiline: Option<(regex::Regex, Duration)>,
+    host: String,
     files: HashMap<u64, Tracked>,
     next_id: u64,
     saved: Vec<FileCheckpoint>,
     first_scan: bool,
+    /// Probable copytruncate copies not followed yet, by identity: first seen.
+    held_copies: HashMap<(u64, u64), Instant>,
     ack_tx: mpsc::UnboundedSender<AckNotice>,
     cp_path: PathBuf,
     cp_dirty: bool,
@@ -247,7 +392,65 @@ fn read_prefix(file: &File, len: u64) -> Vec<u8> {
     buf
 }
 
+fn new_generation() -> u64 {
+    loop {
+        let g = rand::random::<u64>();
+        if g != 0 {
+            return g;
+        }
+    }
+}
+
+/// The path an open descriptor names now, unless the file was deleted.
+fn fd_path(file: &File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let p = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+    (!p.to_string_lossy().ends_with(" (deleted)")).then_some(p)
+}
+
+/// Finds a file in `dir` with identity `(dev, ino)`.
+fn find_by_identity(dir: &Path, dev: u64, ino: u64) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    for e in entries.take(100_000).flatten() {
+        if let Ok(m) = e.metadata()
+            && m.is_file()
+            && (m.dev(), m.ino()) == (dev, ino)
+        {
+            return Some(e.path());
+        }
+    }
+    None
+}
+
+/// Finds a copy of a file's content in `dir`: another file at least `min_len` long whose first
+/// bytes hash to `fingerprint` (over `fingerprint_len` bytes).
+fn find_copy(
+    dir: &Path,
+    not: (u64, u64),
+    fingerprint: &str,
+    fingerprint_len: u64,
+    min_len: u64,
+) -> Option<(PathBuf, File, std::fs::Metadata)> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    for e in entries.take(100_000).flatten() {
+        let Ok(m) = e.metadata() else { continue };
+        if !m.is_file() || (m.dev(), m.ino()) == not || m.len() < min_len || m.len() < fingerprint_len {
+            continue;
+        }
+        let Ok(f) = File::open(e.path()) else { continue };
+        let prefix = read_prefix(&f, fingerprint_len);
+        if prefix.len() as u64 == fingerprint_len && checkpoint::fingerprint(&prefix) == fingerprint {
+            return Some((e.path(), f, m));
+        }
+    }
+    None
+}
+
 impl FileSource {
+    fn is_matched(&self, p: &Path) -> bool {
+        self.include.iter().any(|g| g.matches_path(p)) && !self.exclude.iter().any(|e| e.matches_path(p))
+    }
+
     fn matched_paths(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for pattern in &self.cfg.include {
@@ -264,7 +467,76 @@ impl FileSource {
         out
     }
 
+    fn open_count(&self) -> usize {
+        self.files.values().filter(|t| t.file.is_some()).count()
+    }
+
+    fn insert(&mut self, t: Tracked) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.files.insert(id, t);
+        self.cp_dirty = true;
+        id
+    }
+
+    /// Before the first scan: find every file of the last checkpoint again, including files
+    /// rotated away (renamed out of the globs, or copied by copytruncate) before they were
+    /// finished, and resume each at its acknowledged offset.
+    fn resume_saved(&mut self, cx: &SourceContext) {
+        let saved = self.saved.clone();
+        for c in &saved {
+            let dir = c.path.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let by_identity = match std::fs::metadata(&c.path) {
+                Ok(m) if (m.dev(), m.ino()) == (c.dev, c.ino) => Some(c.path.clone()),
+                _ => find_by_identity(&dir, c.dev, c.ino),
+            };
+            let found = by_identity.and_then(|p| {
+                let f = File::open(&p).ok()?;
+                let m = f.metadata().ok()?;
+                let prefix = read_prefix(&f, c.fingerprint_len);
+                (prefix.len() as u64 == c.fingerprint_len && checkpoint::fingerprint(&prefix) == c.fingerprint && m.len() >= c.offset)
+                    .then_some((p, f, m))
+            });
+            // Not there any more under its identity: a copytruncate copy may hold the rest.
+            let found = found.or_else(|| {
+                let more = c.sent.last().copied().unwrap_or(c.offset);
+                (more > 0 && c.fingerprint_len > 0)
+                    .then(|| find_copy(&dir, (c.dev, c.ino), &c.fingerprint, c.fingerprint_len, c.offset))
+                    .flatten()
+            });
+            let Some((path, file, meta)) = found else {
+                debug!(source = %cx.name, path = %c.path.display(), "checkpointed file is gone");
+                continue;
+            };
+            let key = (meta.dev(), meta.ino());
+            if self.files.values().any(|t| (t.dev, t.ino) == key) {
+                continue;
+            }
+            let matched = self.is_matched(&path);
+            if !matched && meta.len() <= c.offset {
+                continue; // rotated away and finished
+            }
+            let head = read_prefix(&file, meta.len().min(FINGERPRINT_BYTES));
+            let generation = if c.generation == 0 { new_generation() } else { c.generation };
+            let origin = c.path.to_string_lossy().into_owned();
+            // Files the globs still match are opened again lazily (by path and identity), so a
+            // large checkpoint does not exhaust descriptors; rotated ones keep their handle.
+            let handle = (!matched).then_some(file);
+            let mut t = Tracked::new(path.clone(), origin, key.0, key.1, handle, generation, c.offset, head);
+            t.replay = c.sent.iter().copied().filter(|e| *e > c.offset && *e <= meta.len()).collect();
+            t.gone = !matched;
+            info!(source = %cx.name, path = %path.display(), offset = c.offset, replay = t.replay.len(), rotated = !matched, "resuming file");
+            self.insert(t);
+        }
+    }
+
     fn scan(&mut self, cx: &SourceContext) {
+        // Truncations first, so that a copytruncate copy is claimed by its original before it
+        // could be mistaken for a new file.
+        let ids: Vec<u64> = self.files.keys().copied().collect();
+        for id in ids {
+            self.check_truncated(id, cx);
+        }
         let mut seen = Vec::new();
         for path in self.matched_paths() {
             let Ok(meta) = std::fs::metadata(&path) else { continue };
@@ -273,7 +545,7 @@ impl FileSource {
             }
             let key = (meta.dev(), meta.ino());
             seen.push(key);
-            if let Some(t) = self.files.values_mut().find(|t| (t.dev, t.ino) == key) {
+            if let Some(t) = self.files.values_mut().find(|t| (t.dev, t.ino) == key && !t.ended) {
                 if t.path != path {
                     debug!(from = %t.path.display(), to = %path.display(), "followed file renamed");
                     t.path = path;
@@ -282,157 +554,418 @@ impl FileSource {
                 continue;
             }
             let Ok(file) = File::open(&path) else { continue };
-            let fp_len = meta.len().min(FINGERPRINT_BYTES);
-            let prefix = read_prefix(&file, fp_len);
+            let prefix = read_prefix(&file, meta.len().min(FINGERPRINT_BYTES));
+            // Probably a copytruncate copy whose original has not shrunk yet: wait a little.
+            if !prefix.is_empty() && !self.first_scan {
+                let dir = path.parent();
+                let like_followed = self.files.values().any(|t| {
+                    !t.ended
+                        && t.path.parent() == dir
+                        && t.head.len() >= 64
+                        && prefix.len() >= t.head.len()
+                        && prefix[..t.head.len()] == t.head[..]
+                });
+                let first = *self.held_copies.entry(key).or_insert_with(Instant::now);
+                if like_followed && first.elapsed() < COPY_HOLD {
+                    continue;
+                }
+            }
+            self.held_copies.remove(&key);
+            if self.open_count() >= self.cfg.max_open_files {
+                self.close_idle(1);
+                if self.open_count() >= self.cfg.max_open_files {
+                    continue; // picked up once a descriptor is free
+                }
+            }
             let saved = self.saved.iter().find(|c| {
                 (c.dev, c.ino) == key
                     && c.fingerprint_len <= prefix.len() as u64
                     && checkpoint::fingerprint(&prefix[..c.fingerprint_len as usize]) == c.fingerprint
             });
-            let start = match saved {
-                Some(c) if c.offset <= meta.len() => c.offset,
-                Some(_) => 0, // shrank while we were away: truncated, start over
-                None if self.first_scan && self.cfg.read_from == ReadFrom::End => meta.len(),
-                None => 0,
+            let (start, generation) = match saved {
+                Some(c) if c.offset <= meta.len() => (c.offset, if c.generation == 0 { new_generation() } else { c.generation }),
+                Some(_) => (0, new_generation()), // shrank while we were away: truncated, start over
+                None if self.first_scan && self.cfg.read_from == ReadFrom::End => (meta.len(), new_generation()),
+                None => (0, new_generation()),
             };
             info!(source = %cx.name, path = %path.display(), offset = start, "following file");
-            let id = self.next_id;
-            self.next_id += 1;
-            self.files.insert(
-                id,
-                Tracked {
-                    path,
-                    dev: key.0,
-                    ino: key.1,
-                    file,
-                    read_pos: start,
-                    partial: Vec::new(),
-                    skipping: false,
-                    acked: start,
-                    pending: VecDeque::new(),
-                    stalled: false,
-                    gone: false,
-                    fingerprint: checkpoint::fingerprint(&prefix),
-                    fingerprint_len: prefix.len() as u64,
-                },
-            );
-            self.cp_dirty = true;
+            let origin = path.to_string_lossy().into_owned();
+            let head = if start == 0 { Vec::new() } else { prefix };
+            let t = Tracked::new(path, origin, key.0, key.1, Some(file), generation, start, head);
+            self.insert(t);
         }
+        self.held_copies.retain(|k, _| seen.contains(k));
         for t in self.files.values_mut() {
             if !seen.contains(&(t.dev, t.ino)) && !t.gone {
                 debug!(path = %t.path.display(), "followed file rotated away or deleted; reading it to its end");
                 t.gone = true;
+                match &t.file {
+                    Some(f) => {
+                        if let Some(p) = fd_path(f) {
+                            t.path = p;
+                        }
+                    }
+                    // Closed while idle: find it again in its directory by identity.
+                    None => {
+                        let dir = t.path.parent().unwrap_or(Path::new("/")).to_path_buf();
+                        if let Some(p) = find_by_identity(&dir, t.dev, t.ino) {
+                            t.path = p;
+                        }
+                    }
+                }
             }
         }
         self.first_scan = false;
         cx.metrics.set_files_watched(self.files.len() as i64);
     }
 
-    /// Reads new lines from every file. Returns false when no sink takes events any more.
-    async fn read_all(&mut self, cx: &SourceContext) -> bool {
-        let mut lag = 0i64;
-        let ids: Vec<u64> = self.files.keys().copied().collect();
-        for id in ids {
-            loop {
-                let Some(batch) = self.read_chunk(id, cx) else { break };
-                let n = batch.events.len() as u64;
-                if !send_to_all(&cx.outputs, batch).await {
-                    return false;
-                }
-                cx.metrics.events_out.inc_by(n);
-            }
-            if let Some(t) = self.files.get(&id)
-                && let Ok(m) = t.file.metadata()
-            {
-                lag += m.len().saturating_sub(t.read_pos) as i64;
+    /// Opens a closed file again by path and identity. False if it cannot be read now.
+    fn ensure_open(&mut self, id: u64) -> bool {
+        let Some(t) = self.files.get(&id) else { return false };
+        if t.file.is_some() {
+            return true;
+        }
+        if t.ended {
+            return false;
+        }
+        let (path, key) = (t.path.clone(), (t.dev, t.ino));
+        let size = match std::fs::metadata(&path) {
+            Ok(m) if (m.dev(), m.ino()) == key => m.len(),
+            _ => return false,
+        };
+        if size == t.read_pos {
+            return false; // nothing new: stay closed
+        }
+        if self.open_count() >= self.cfg.max_open_files {
+            self.close_idle(1);
+            if self.open_count() >= self.cfg.max_open_files {
+                return false;
             }
         }
-        cx.metrics.set_lag_bytes(lag);
+        let Ok(f) = File::open(&path) else { return false };
+        match f.metadata() {
+            Ok(m) if (m.dev(), m.ino()) == key => {}
+            _ => return false,
+        }
+        if let Some(t) = self.files.get_mut(&id) {
+            t.file = Some(f);
+        }
         true
     }
 
-    fn read_chunk(&mut self, id: u64, cx: &SourceContext) -> Option<EventBatch> {
-        let t = self.files.get_mut(&id)?;
-        let size = t.file.metadata().ok()?.len();
-        if size < t.read_pos {
-            warn!(path = %t.path.display(), size, position = t.read_pos, "file shrank (truncated or copytruncate); reading it again from its start");
-            t.read_pos = 0;
-            t.partial.clear();
-            t.skipping = false;
-            // Everything before is either delivered or in flight; the checkpoint restarts at 0
-            // once the in-flight batches settle.
-            t.pending.push_back((0, true));
-            self.cp_dirty |= t.advance();
+    /// Closes up to `n` open, idle, fully read files, least recently grown first.
+    fn close_idle(&mut self, n: usize) {
+        let mut idle: Vec<(Instant, u64)> = self
+            .files
+            .iter()
+            .filter(|(_, t)| t.file.is_some() && !t.gone && t.last_growth.elapsed() >= IDLE_BEFORE_CLOSE && t.idle(t.last_size))
+            .map(|(id, t)| (t.last_growth, *id))
+            .collect();
+        idle.sort();
+        for (_, id) in idle.into_iter().take(n) {
+            if let Some(t) = self.files.get_mut(&id) {
+                t.file = None;
+            }
         }
-        if size == t.read_pos {
+    }
+
+    fn limit_open_files(&mut self) {
+        let open = self.open_count();
+        if open > self.cfg.max_open_files {
+            self.close_idle(open - self.cfg.max_open_files);
+        }
+    }
+
+    /// Handles a file that shrank below its read position (or whose head changed): the old
+    /// content stream moves to its copytruncate copy if there is one, or ends; the file itself
+    /// starts a new stream at 0.
+    fn check_truncated(&mut self, id: u64, cx: &SourceContext) {
+        let Some(t) = self.files.get(&id) else { return };
+        let Some(f) = &t.file else { return };
+        if t.ended {
+            return;
+        }
+        let Ok(meta) = f.metadata() else { return };
+        let size = meta.len();
+        let shrank = size < t.read_pos;
+        // Truncated and refilled past our position between two looks: the head changed.
+        let rewritten =
+            !shrank && size != t.last_size && t.read_pos > 0 && !t.head.is_empty() && read_prefix(f, t.head.len() as u64) != t.head;
+        if !shrank && !rewritten {
+            return;
+        }
+        let mut old = self.files.remove(&id).expect("present");
+        let dir = old.path.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let fingerprint = checkpoint::fingerprint(&old.head);
+        let copy = if old.read_pos == 0 || old.head.is_empty() {
+            None
+        } else {
+            find_copy(&dir, (old.dev, old.ino), &fingerprint, old.head.len() as u64, old.read_pos)
+                .filter(|(_, _, m)| !self.files.values().any(|o| (o.dev, o.ino) == (m.dev(), m.ino()) && o.read_pos > 0))
+        };
+        let fresh = Tracked::new(old.path.clone(), old.origin.clone(), old.dev, old.ino, old.file.take(), new_generation(), 0, Vec::new());
+        match copy {
+            Some((cpath, cfile, cmeta)) => {
+                warn!(source = %cx.name, path = %old.path.display(), copy = %cpath.display(), position = old.read_pos,
+                    "file was truncated (copytruncate); reading the rest of its copy");
+                // A copy already followed from 0 (no position yet) is replaced by this stream.
+                self.files.retain(|_, o| (o.dev, o.ino) != (cmeta.dev(), cmeta.ino()));
+                self.held_copies.remove(&(cmeta.dev(), cmeta.ino()));
+                old.gone = !self.is_matched(&cpath);
+                old.path = cpath;
+                old.dev = cmeta.dev();
+                old.ino = cmeta.ino();
+                old.file = Some(cfile);
+                old.last_size = old.read_pos;
+                old.replay.clear();
+                self.files.insert(id, old);
+            }
+            None => {
+                warn!(source = %cx.name, path = %old.path.display(), size, position = old.read_pos,
+                    "file was truncated in place; reading it again from its start");
+                old.ended = true;
+                old.partial.clear();
+                old.held = None;
+                old.replay.clear();
+                self.files.insert(id, old);
+            }
+        }
+        self.insert(fresh);
+    }
+
+    /// Reads one round of new lines from every file, records the batch ends in the checkpoint,
+    /// then sends the batches. `Some(true)` if there may be more to read now, `Some(false)` if
+    /// not, `None` when no sink takes events any more.
+    async fn read_round(&mut self, cx: &SourceContext) -> Option<bool> {
+        let mut lag = 0i64;
+        let mut batches = Vec::new();
+        let mut bytes = 0usize;
+        let mut more = false;
+        let mut ids: Vec<u64> = self.files.keys().copied().collect();
+        ids.sort();
+        for id in ids {
+            self.check_truncated(id, cx);
+            if bytes >= ROUND_BYTES {
+                more = true;
+                break;
+            }
+            if !self.ensure_open(id) {
+                // Closed and not grown, or ended: a multiline event may still time out.
+                if let Some(b) = self.flush_timed_out(id) {
+                    batches.push(b);
+                }
+                continue;
+            }
+            for _ in 0..4 {
+                let (batch, n) = self.read_chunk(id, cx);
+                bytes += n;
+                if let Some(b) = batch {
+                    batches.push(b);
+                }
+                if n < READ_CHUNK {
+                    break;
+                }
+                more = true;
+            }
+            if let Some(t) = self.files.get(&id)
+                && let Some(f) = &t.file
+                && let Ok(m) = f.metadata()
+            {
+                lag += m.len().saturating_sub(t.read_pos) as i64;
+                more |= m.len() > t.read_pos;
+            }
+        }
+        cx.metrics.set_lag_bytes(lag);
+        if batches.is_empty() {
+            return Some(more);
+        }
+        // The ends of what is about to be sent are on disk before it leaves.
+        self.write_checkpoint(cx);
+        for batch in batches {
+            let n = batch.events.len() as u64;
+            if !self.send_scanning(cx, batch).await {
+                return None;
+            }
+            cx.metrics.events_out.inc_by(n);
+        }
+        Some(more)
+    }
+
+    /// Sends a batch to every output, waiting for room (backpressure) — and while waiting, keeps
+    /// scanning the globs, so a file that is created and rotated away during a long wait (the
+    /// aggregator is down) is still opened, and its lines are read once the sinks take them.
+    async fn send_scanning(&mut self, cx: &SourceContext, batch: EventBatch) -> bool {
+        let every = Duration::from_millis(self.cfg.glob_interval_ms);
+        let last = cx.outputs.len().saturating_sub(1);
+        let mut batch = Some(batch);
+        let mut open = false;
+        for (i, out) in cx.outputs.iter().enumerate() {
+            let permit = loop {
+                tokio::select! {
+                    p = out.reserve() => break p.ok(),
+                    _ = tokio::time::sleep(every) => self.scan(cx),
+                }
+            };
+            let b = if i == last { batch.take() } else { batch.as_ref().map(EventBatch::fork) };
+            if let (Some(p), Some(b)) = (permit, b) {
+                p.send(b);
+                open = true;
+            }
+        }
+        if let Some(b) = batch {
+            b.ack.settle(); // no outputs at all: nothing will deliver it
+        }
+        open
+    }
+
+    fn flush_timed_out(&mut self, id: u64) -> Option<EventBatch> {
+        let timeout = self.multiline.as_ref()?.1;
+        let t = self.files.get_mut(&id)?;
+        let h = t.held.as_ref()?;
+        let rotated_done = t.gone && t.file.as_ref().and_then(|f| f.metadata().ok()).is_none_or(|m| m.len() <= t.read_pos);
+        if h.last_line.elapsed() < timeout && !rotated_done && !t.ended {
             return None;
         }
-        let want = ((size - t.read_pos) as usize).min(READ_CHUNK);
+        let held = t.held.take()?;
+        let now = now_ns();
+        let service = self.cfg.service.clone().unwrap_or_default();
+        let e = make_event(&held.text, held.truncated, now, &t.origin, &self.host, &service, &self.opts);
+        Some(self.batch(id, vec![e], held.end, false))
+    }
+
+    fn batch(&mut self, id: u64, events: Vec<LogEvent>, end: u64, replay: bool) -> EventBatch {
+        let t = self.files.get_mut(&id).expect("tracked");
+        t.pending.push_back((end, false));
+        EventBatch {
+            events,
+            ack: Ack::new(self.ack_tx.clone(), id, end),
+            position: Some(StreamPosition { stream: format!("{:016x}", t.generation), end, replay }),
+        }
+    }
+
+    /// Reads up to one chunk of a file. Returns the batch of complete events and the bytes read.
+    fn read_chunk(&mut self, id: u64, cx: &SourceContext) -> (Option<EventBatch>, usize) {
+        let Some(t) = self.files.get_mut(&id) else { return (None, 0) };
+        let Some(f) = &t.file else { return (None, 0) };
+        let Ok(meta) = f.metadata() else { return (None, 0) };
+        let size = meta.len();
+        if size != t.last_size {
+            t.last_size = size;
+            t.last_growth = Instant::now();
+        }
+        if size <= t.read_pos {
+            let b = self.flush_timed_out(id);
+            return (b, 0);
+        }
+        let mut want = ((size - t.read_pos) as usize).min(READ_CHUNK);
+        // Replaying: never read past the next recorded batch end.
+        while t.replay.front().is_some_and(|r| *r <= t.read_pos) {
+            t.replay.pop_front();
+        }
+        let cut = t.replay.front().copied();
+        if let Some(r) = cut {
+            want = want.min(r.saturating_sub(t.read_pos) as usize);
+        }
         let mut buf = vec![0u8; want];
-        let n = match t.file.read_at(&mut buf, t.read_pos) {
+        let n = match f.read_at(&mut buf, t.read_pos) {
             Ok(n) => n,
             Err(e) => {
                 warn!(path = %t.path.display(), error = %e, "read failed");
-                return None;
+                return (None, 0);
             }
         };
         if n == 0 {
-            return None;
+            return (None, 0);
         }
         buf.truncate(n);
+        let base = t.read_pos;
         t.read_pos += n as u64;
+        if (t.head.len() as u64) < FINGERPRINT_BYTES && base <= t.head.len() as u64 {
+            let from = (t.head.len() as u64 - base) as usize;
+            let to = (FINGERPRINT_BYTES - base).min(n as u64) as usize;
+            if from < to {
+                t.head.extend_from_slice(&buf[from..to]);
+            }
+        }
         let max = self.cfg.max_line_bytes;
         let now = now_ns();
-        let source = t.path.to_string_lossy().into_owned();
         let service = self.cfg.service.clone().unwrap_or_default();
         let mut events = Vec::new();
         let mut truncated = 0u64;
         let mut start = 0;
+        let multiline = self.multiline.as_ref().map(|(re, _)| re);
         let mut last_end: Option<u64> = None;
-        let base = t.read_pos - n as u64;
+        let origin = t.origin.clone();
+        let mut emit = |text: &[u8], was_truncated: bool, end: u64, events: &mut Vec<LogEvent>, last_end: &mut Option<u64>| {
+            if was_truncated {
+                truncated += 1;
+            }
+            events.push(make_event(text, was_truncated, now, &origin, &cx.host, &service, &self.opts));
+            *last_end = Some(end);
+        };
         while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
             let line_end = start + nl;
             let end_offset = base + line_end as u64 + 1;
-            if t.skipping {
-                t.skipping = false;
-            } else {
-                t.partial.extend_from_slice(&buf[start..line_end]);
-                let mut line = std::mem::take(&mut t.partial);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                let was_truncated = line.len() > max;
-                if was_truncated {
-                    line.truncate(max);
-                    truncated += 1;
-                }
-                events.push(make_event(&line, was_truncated, now, &source, &cx.host, &service, &self.opts));
+            let room = max.saturating_sub(t.partial.len());
+            let piece = &buf[start..line_end];
+            let overlong = t.overlong || piece.len() > room;
+            t.partial.extend_from_slice(&piece[..piece.len().min(room)]);
+            t.overlong = false;
+            let mut line = std::mem::take(&mut t.partial);
+            if line.last() == Some(&b'\r') {
+                line.pop();
             }
-            last_end = Some(end_offset);
             start = line_end + 1;
+            match multiline {
+                None => emit(&line, overlong, end_offset, &mut events, &mut last_end),
+                Some(re) => {
+                    let is_start = re.is_match(&String::from_utf8_lossy(&line));
+                    match &mut t.held {
+                        Some(h) if !is_start => {
+                            let room = max.saturating_sub(h.text.len() + 1);
+                            h.truncated |= overlong || line.len() > room;
+                            if room > 0 {
+                                h.text.push(b'\n');
+                                h.text.extend_from_slice(&line[..line.len().min(room)]);
+                            }
+                            h.end = end_offset;
+                            h.last_line = Instant::now();
+                        }
+                        _ => {
+                            if let Some(h) = t.held.take() {
+                                emit(&h.text, h.truncated, h.end, &mut events, &mut last_end);
+                            }
+                            t.held = Some(Held { text: line, end: end_offset, truncated: overlong, last_line: Instant::now() });
+                        }
+                    }
+                }
+            }
         }
-        if !t.skipping {
-            t.partial.extend_from_slice(&buf[start..]);
-            if t.partial.len() > max {
-                // Over-long line still growing: emit the truncated head now, skip to its newline.
-                let mut line = std::mem::take(&mut t.partial);
-                line.truncate(max);
-                truncated += 1;
-                events.push(make_event(&line, true, now, &source, &cx.host, &service, &self.opts));
-                t.skipping = true;
-                // Its end is unknown yet; the checkpoint stays before it until the newline.
+        let rest = &buf[start..];
+        let room = max.saturating_sub(t.partial.len());
+        if rest.len() > room {
+            t.overlong = true;
+        }
+        t.partial.extend_from_slice(&rest[..rest.len().min(room)]);
+        let at_cut = cut == Some(t.read_pos);
+        if at_cut {
+            // A recorded batch ended here in the previous run: end this batch here too.
+            t.replay.pop_front();
+            if let Some(h) = t.held.take() {
+                emit(&h.text, h.truncated, h.end, &mut events, &mut last_end);
             }
         }
         if truncated > 0 {
             cx.metrics.dropped("line_truncated", truncated);
         }
         if events.is_empty() {
-            return None;
+            let b = self.flush_timed_out(id);
+            return (b, n);
         }
         cx.metrics.events_in.inc_by(events.len() as u64);
-        let end = last_end.unwrap_or(t.acked);
-        t.pending.push_back((end, false));
-        Some(EventBatch { events, ack: Ack::new(self.ack_tx.clone(), id, end) })
+        let end = last_end.expect("events have an end");
+        let replay = cut.is_some();
+        (Some(self.batch(id, events, end, replay)), n)
     }
 
     fn on_ack(&mut self, n: AckNotice) {
@@ -454,44 +987,51 @@ impl FileSource {
             .files
             .iter()
             .filter(|(_, t)| {
-                t.gone
-                    && t.pending.is_empty()
-                    && t.file.metadata().map(|m| m.len() <= t.read_pos).unwrap_or(true)
-                    && (t.partial.is_empty() || t.skipping)
+                t.pending.is_empty()
+                    && (t.ended
+                        || (t.gone && t.file.as_ref().and_then(|f| f.metadata().ok()).is_none_or(|m| t.idle(m.len())) && !t.overlong))
             })
             .map(|(id, _)| *id)
             .collect();
         for id in done {
             if let Some(t) = self.files.remove(&id) {
-                info!(source = %cx.name, path = %t.path.display(), "finished rotated or deleted file");
+                // Its last checkpoint entry must not be carried on: it is finished.
+                self.saved.retain(|s| (s.dev, s.ino, s.generation) != (t.dev, t.ino, t.generation));
+                if !t.ended {
+                    info!(source = %cx.name, path = %t.path.display(), "finished rotated or deleted file");
+                }
                 self.cp_dirty = true;
             }
         }
+        cx.metrics.set_files_watched(self.files.len() as i64);
     }
 
     fn write_checkpoint(&mut self, cx: &SourceContext) {
         let mut files = Vec::new();
-        for t in self.files.values_mut() {
-            if t.fingerprint_len < FINGERPRINT_BYTES {
-                let prefix = read_prefix(&t.file, FINGERPRINT_BYTES);
-                t.fingerprint = checkpoint::fingerprint(&prefix);
-                t.fingerprint_len = prefix.len() as u64;
+        // In the order files were first followed, so a restart resumes older files first.
+        let mut ids: Vec<u64> = self.files.keys().copied().collect();
+        ids.sort_unstable();
+        for t in ids.iter().filter_map(|id| self.files.get(id)) {
+            if t.ended {
+                continue; // its content is gone from the file; nothing to resume
             }
             files.push(FileCheckpoint {
                 dev: t.dev,
                 ino: t.ino,
-                fingerprint: t.fingerprint.clone(),
-                fingerprint_len: t.fingerprint_len,
+                fingerprint: checkpoint::fingerprint(&t.head),
+                fingerprint_len: t.head.len() as u64,
                 offset: t.acked,
                 path: t.path.clone(),
+                generation: t.generation,
+                // Batch ends this run sent, then those of the previous run not replayed yet: a
+                // crash now must still cut at every one of them.
+                sent: t.pending.iter().map(|(end, _)| *end).chain(t.replay.iter().copied()).filter(|e| *e > t.acked).collect(),
             });
         }
-        // Keep saved entries of files not opened in this run yet (e.g. not matched right now)
+        // Keep saved entries of files not opened in this run (e.g. waiting for a descriptor)
         // only while they still exist, so a restart does not re-read them.
         for s in &self.saved {
             if !files.iter().any(|f| (f.dev, f.ino) == (s.dev, s.ino))
-                && !self.files.values().any(|t| (t.dev, t.ino) == (s.dev, s.ino))
-                && Path::new(&s.path).exists()
                 && std::fs::metadata(&s.path).map(|m| (m.dev(), m.ino()) == (s.dev, s.ino)).unwrap_or(false)
             {
                 files.push(s.clone());
@@ -530,4 +1070,119 @@ fn make_event(line: &[u8], truncated: bool, now: i64, source: &str, host: &str, 
 
 fn now_ns() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::Telemetry;
+    use std::io::Write;
+    use tokio::sync::watch;
+
+    struct Running {
+        rx: mpsc::Receiver<EventBatch>,
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    fn start(dir: &Path, extra: &str) -> Running {
+        let text = format!(
+            "include = [{:?}]\nglob_interval_ms = 20\npoll_interval_ms = 10\n{extra}",
+            dir.join("logs/*.log").display().to_string()
+        );
+        let cfg: Config = toml::from_str(&text).unwrap();
+        assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
+        let (tx, rx) = mpsc::channel(1024);
+        let (stop, shutdown) = watch::channel(false);
+        let cx = SourceContext {
+            name: "app".into(),
+            host: "h".into(),
+            data_dir: dir.join("data"),
+            metrics: Telemetry::new().component("file", "app"),
+            outputs: vec![tx],
+            shutdown,
+            drain_timeout: Duration::from_secs(1),
+        };
+        Running { rx, stop, task: tokio::spawn(cfg.run(cx)) }
+    }
+
+    /// Receives batches (acknowledging each) until `n` events arrived; returns their messages.
+    async fn collect(r: &mut Running, n: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while out.len() < n {
+            let b = tokio::time::timeout_at(deadline, r.rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("only {} of {n} events: {out:?}", out.len()))
+                .unwrap();
+            out.extend(b.events.iter().map(|e| e.message.clone()));
+            b.ack.settle();
+        }
+        out
+    }
+
+    async fn stop(r: Running) {
+        let _ = r.stop.send(true);
+        let _ = r.task.await;
+    }
+
+    fn append(path: &Path, text: &str) {
+        std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap().write_all(text.as_bytes()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn multiline_joins_continuation_lines_to_their_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        let log = dir.path().join("logs/app.log");
+        append(&log, "2026-01-01 boom\n  at a.rs:1\n  at b.rs:2\n2026-01-01 ok\n");
+        let mut r = start(dir.path(), "[multiline]\nstart_pattern = '^\\d{4}-'\ntimeout_ms = 50\n");
+        let got = collect(&mut r, 2).await;
+        assert_eq!(got, ["2026-01-01 boom\n  at a.rs:1\n  at b.rs:2", "2026-01-01 ok"]);
+        stop(r).await;
+    }
+
+    #[tokio::test]
+    async fn copytruncate_reads_the_rest_from_the_copy_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        let log = dir.path().join("logs/app.log");
+        let head: String = (0..20).map(|i| format!("line {i:03} {}\n", "x".repeat(80))).collect();
+        append(&log, &head);
+        let mut r = start(dir.path(), "");
+        assert_eq!(collect(&mut r, 20).await.len(), 20);
+        // Written after our last read, then copied away and truncated before we look again.
+        append(&log, "late 1\nlate 2\n");
+        std::fs::copy(&log, dir.path().join("logs/app.log.1")).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+        append(&log, "new 1\n");
+        let got = collect(&mut r, 3).await;
+        assert_eq!(got, ["late 1", "late 2", "new 1"]);
+        // nothing else: neither the copy nor the truncated file is read again from its start
+        assert!(tokio::time::timeout(Duration::from_millis(300), r.rx.recv()).await.is_err());
+        stop(r).await;
+    }
+
+    #[tokio::test]
+    async fn more_files_than_descriptors_are_all_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        for i in 0..40 {
+            append(&dir.path().join(format!("logs/f{i}.log")), &format!("first {i}\n"));
+        }
+        let mut r = start(dir.path(), "max_open_files = 4\n");
+        let mut got = collect(&mut r, 40).await;
+        got.sort();
+        assert_eq!(got.len(), 40);
+        // they grow later: closed ones are reopened by path and identity
+        for i in 0..40 {
+            append(&dir.path().join(format!("logs/f{i}.log")), &format!("second {i}\n"));
+        }
+        let mut got = collect(&mut r, 40).await;
+        got.sort();
+        got.dedup();
+        assert_eq!(got.len(), 40, "{got:?}");
+        assert!(got.iter().all(|m| m.starts_with("second")));
+        stop(r).await;
+    }
 }

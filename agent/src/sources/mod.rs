@@ -64,8 +64,7 @@ pub async fn send_to_all(outputs: &[mpsc::Sender<EventBatch>], batch: EventBatch
         let b = if i + 1 == n {
             batch.take().expect("last output takes the batch")
         } else {
-            let orig = batch.as_ref().expect("batch kept for later outputs");
-            EventBatch { events: orig.events.clone(), ack: orig.ack.clone() }
+            batch.as_ref().expect("batch kept for later outputs").fork()
         };
         if out.send(b).await.is_ok() {
             open = true;

@@ -4,6 +4,7 @@
 //! hands committed records to the log indexer). A request is answered with success only after
 //! its batch is fsynced, and nothing of a rejected request is stored.
 
+pub mod loki;
 pub mod ndjson;
 pub mod otlp;
 

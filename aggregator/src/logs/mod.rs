@@ -1,4 +1,5 @@
-//! The log store: a tantivy index fed from the WAL, and the search behind the logs API.
+//! The log store: day-partitioned tantivy indexes fed from the WAL, and the search behind the
+//! logs API.
 //!
 //! Decisions:
 //! - **Schema**: `timestamp` (ns, fast) for time pruning and sorting; `level`, `service`,
@@ -6,18 +7,31 @@
 //!   JSON field with dotted paths (`http.status`), numbers indexed as numbers so ranges work;
 //!   `text` holds every string field value so bare words find them. Only `_source` (the whole
 //!   event as JSON) and `id` are stored: a hit is returned exactly as it was ingested.
-//! - **Durability** belongs to the WAL. The indexer commits on an interval and writes, in the
-//!   commit's payload, the WAL sequence it has indexed up to and the batch ids seen by then; a
-//!   restart replays the WAL after that sequence, so each record is indexed exactly once.
-//! - **Ids**: a hit's id is `(wal sequence << 20) | position in its batch`: permanent, unique,
-//!   and independent of tantivy's internal doc ids, which change on merges.
+//! - **Partitions**: one tantivy index per UTC day of *event* time, in `logs/<YYYY-MM-DD>/`,
+//!   listed with its time range, line count and size in a SQLite catalog ([`catalog`]). A query
+//!   opens only the partitions its time range overlaps, and retention (by age and by total
+//!   size, `[logs] retention_days` / `retention_bytes`) drops whole partitions: a directory
+//!   removal, never a delete-by-query. Searches that hold a dropped partition finish on it (the
+//!   files stay mapped until the last reader goes).
+//! - **Durability** belongs to the WAL. The indexer commits every partition it wrote to on an
+//!   interval, each with the payload `{wal_seq}` (every event of a record up to `wal_seq` that
+//!   belongs to this partition is in it), then records the same `wal_seq` and the batch ids as
+//!   the catalog's checkpoint. A restart replays the WAL after the catalog's checkpoint and
+//!   skips, per partition, events of records at or below that partition's own commit, so a
+//!   crash between the partition commits and the catalog update indexes nothing twice.
+//! - **Ids**: a hit's id is `(wal sequence << 20) | position in its batch`: permanent, unique
+//!   across partitions, and independent of tantivy's internal doc ids, which change on merges.
 
+pub mod catalog;
+pub mod fields;
+pub mod ordered;
 pub mod query;
+pub mod tail;
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -26,19 +40,30 @@ use tantivy::directory::MmapDirectory;
 use tantivy::query::{AllQuery, BooleanQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery};
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema, TEXT, Value as _};
 use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::tokenizer::TextAnalyzer;
+use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
 use tantivy::{DocAddress, Index, IndexReader, IndexSettings, IndexWriter, Order, ReloadPolicy, SegmentReader, TantivyDocument, Term};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use wire::LogEvent;
 
 use crate::telemetry::Telemetry;
 use crate::wal::WalRecord;
+use catalog::{Catalog, PartitionInfo};
+use ordered::{Key, TopByKey};
 use query::Ast;
 
 /// Positions a record's events can take in ids (`seq << ID_SHIFT | index`).
 pub const ID_SHIFT: u32 = 20;
 /// Most events one WAL record may hold.
 pub const MAX_EVENTS_PER_RECORD: usize = 1 << ID_SHIFT;
+/// Length of a partition, ns.
+pub const DAY_NS: i64 = 86_400 * 1_000_000_000;
+/// Partitions with an open writer at once; a record spanning more days commits and closes some.
+const MAX_WRITERS: usize = 4;
+
+/// The partition (day since the epoch) an event time falls in.
+pub fn day_of(ts: i64) -> i64 {
+    ts.div_euclid(DAY_NS)
+}
 
 /// Log store errors, mapped to HTTP status codes in one place (`http::ApiError`).
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +77,9 @@ pub enum LogError {
     /// tantivy failed.
     #[error("log index error: {0}")]
     Index(#[from] tantivy::TantivyError),
+    /// The catalog or a partition directory failed.
+    #[error("log storage error: {0}")]
+    Storage(String),
 }
 
 #[derive(Clone, Copy)]
@@ -86,25 +114,82 @@ fn schema() -> (Schema, Fields) {
     (b.build(), f)
 }
 
-/// What the indexer has made searchable, stored in each index commit.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+/// What the indexer has made searchable: the catalog's checkpoint, and each partition's commit payload.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CommitPayload {
     /// Every WAL record up to this sequence is indexed.
     pub wal_seq: u64,
     /// Highest batch sequence per `agent/stream` among those records.
+    #[serde(default)]
     pub batches: HashMap<String, u64>,
+}
+
+/// When whole partitions are dropped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Retention {
+    /// Drop a partition once its whole day is older than this.
+    pub max_age: Option<Duration>,
+    /// Drop the oldest partitions while all together are larger than this (the newest is kept).
+    pub max_bytes: Option<u64>,
+}
+
+/// One day's index.
+struct Part {
+    day: i64,
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+}
+
+impl Part {
+    fn open(root: &Path, day: i64) -> Result<Part, LogError> {
+        let date = time::OffsetDateTime::from_unix_timestamp(day.saturating_mul(86_400).clamp(-377_705_116_800, 253_402_300_799))
+            .map(|t| t.date())
+            .unwrap_or(time::Date::MIN);
+        let dir = root.join(format!("{:04}-{:02}-{:02}", date.year(), date.month() as u8, date.day()));
+        std::fs::create_dir_all(&dir).map_err(|e| LogError::Storage(format!("cannot create {}: {e}", dir.display())))?;
+        let mmap = MmapDirectory::open(&dir).map_err(tantivy::TantivyError::from)?;
+        let index = if Index::exists(&mmap).map_err(tantivy::TantivyError::from)? {
+            Index::open(mmap)?
+        } else {
+            let settings = IndexSettings { docstore_compression: Compressor::Zstd(ZstdCompressor::default()), ..Default::default() };
+            Index::builder().schema(schema().0).settings(settings).open_or_create(mmap)?
+        };
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(Part { day, dir, index, reader })
+    }
+
+    /// `wal_seq` of this partition's last commit.
+    fn committed_seq(&self) -> u64 {
+        self.index
+            .load_metas()
+            .ok()
+            .and_then(|m| m.payload)
+            .and_then(|p| serde_json::from_str::<CommitPayload>(&p).ok())
+            .map(|p| p.wal_seq)
+            .unwrap_or(0)
+    }
+}
+
+fn dir_bytes(p: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+    rd.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
 }
 
 /// The searchable log store.
 pub struct LogStore {
-    index: Index,
-    reader: IndexReader,
+    root: PathBuf,
+    parts: RwLock<BTreeMap<i64, Arc<Part>>>,
+    catalog: Mutex<Catalog>,
+    retention: Retention,
     f: Fields,
     message_analyzer: Mutex<TextAnalyzer>,
     /// Events durable in the WAL and not yet searchable.
     pub pending: Arc<AtomicU64>,
     /// Highest WAL sequence indexed and committed.
     pub indexed: Arc<AtomicU64>,
+    /// Announces each commit (its WAL sequence) to live tails; never blocks the indexer.
+    pub committed: tokio::sync::watch::Sender<u64>,
     telemetry: Telemetry,
 }
 
@@ -114,6 +199,8 @@ pub enum IndexerMsg {
     Records(Vec<Arc<WalRecord>>),
     /// Commit now and stop.
     Stop(std::sync::mpsc::Sender<()>),
+    /// Apply retention as if the time were this (ns); answers with the days dropped.
+    Retention(i64, std::sync::mpsc::Sender<Vec<i64>>),
 }
 
 /// One search request.
@@ -129,6 +216,8 @@ pub struct SearchRequest {
     pub limit: usize,
     /// Newest first when true.
     pub desc: bool,
+    /// Continue after this line (the previous page's `next_cursor`).
+    pub cursor: Option<Key>,
 }
 
 /// A search answer.
@@ -138,42 +227,75 @@ pub struct SearchResult {
     pub hits: Vec<Value>,
     /// All matches in the range.
     pub total: usize,
+    /// Where the next page starts, when there may be one.
+    pub next_cursor: Option<String>,
+}
+
+/// Lines around one line of the same host and source.
+#[derive(Debug, serde::Serialize)]
+pub struct Context {
+    /// Up to `before` lines just before it, oldest first.
+    pub before: Vec<Value>,
+    /// The line itself.
+    pub line: Value,
+    /// Up to `after` lines just after it, oldest first.
+    pub after: Vec<Value>,
+}
+
+/// Searchers of the partitions a query reads, in day order.
+type Searchers = Vec<tantivy::Searcher>;
+/// A line's key, the index of the searcher holding it, and its address there.
+type Located = (Key, usize, DocAddress);
+
+/// The indexer thread's state: open writers and what each partition has committed.
+struct Indexer {
+    writers: HashMap<i64, IndexWriter<TantivyDocument>>,
+    dirty: HashSet<i64>,
+    part_seq: HashMap<i64, u64>,
+    infos: BTreeMap<i64, PartitionInfo>,
+    memory: usize,
+    payload: CommitPayload,
+    uncommitted: u64,
 }
 
 impl LogStore {
-    /// Opens or creates the index under `dir`. Returns the store and the payload of its last
-    /// commit (where WAL replay starts).
+    /// Opens or creates the store under `dir`. Returns it and the checkpoint of its catalog
+    /// (where WAL replay starts).
     pub fn open(dir: &Path, telemetry: Telemetry) -> Result<(LogStore, CommitPayload), LogError> {
-        std::fs::create_dir_all(dir).map_err(|e| LogError::BadRequest(format!("cannot create {}: {e}", dir.display())))?;
-        let (schema, f) = schema();
-        let mmap = MmapDirectory::open(dir).map_err(tantivy::TantivyError::from)?;
-        let index = if Index::exists(&mmap).map_err(tantivy::TantivyError::from)? {
-            Index::open(mmap)?
-        } else {
-            let settings = IndexSettings { docstore_compression: Compressor::Zstd(ZstdCompressor::default()), ..Default::default() };
-            Index::builder().schema(schema).settings(settings).open_or_create(mmap)?
-        };
-        let payload: CommitPayload = index
-            .load_metas()?
-            .payload
-            .as_deref()
-            .and_then(|p| {
-                serde_json::from_str(p).map_err(|e| error!(error = %e, "unreadable index commit payload; replaying the whole WAL")).ok()
-            })
-            .unwrap_or_default();
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        let message_analyzer = Mutex::new(index.tokenizer_for_field(f.message)?);
+        std::fs::create_dir_all(dir).map_err(|e| LogError::Storage(format!("cannot create {}: {e}", dir.display())))?;
+        let (_, f) = schema();
+        let catalog = Catalog::open(&dir.join("catalog.sqlite"))?;
+        let payload = catalog.checkpoint()?;
+        let mut parts = BTreeMap::new();
+        for info in catalog.partitions()? {
+            parts.insert(info.day, Arc::new(Part::open(dir, info.day)?));
+        }
+        let message_analyzer = Mutex::new(TokenizerManager::default().get("default").expect("tantivy's default tokenizer"));
+        info!(dir = %dir.display(), partitions = parts.len(), indexed_upto = payload.wal_seq, "log store opened");
         let store = LogStore {
-            index,
-            reader,
+            root: dir.to_path_buf(),
+            parts: RwLock::new(parts),
+            catalog: Mutex::new(catalog),
+            retention: Retention::default(),
             f,
             message_analyzer,
             pending: Arc::new(AtomicU64::new(0)),
             indexed: Arc::new(AtomicU64::new(payload.wal_seq)),
+            committed: tokio::sync::watch::Sender::new(payload.wal_seq),
             telemetry,
         };
-        info!(dir = %dir.display(), indexed_upto = payload.wal_seq, "log index opened");
         Ok((store, payload))
+    }
+
+    /// Sets the retention policy (before the indexer starts).
+    pub fn with_retention(mut self, retention: Retention) -> LogStore {
+        self.retention = retention;
+        self
+    }
+
+    /// The catalog's rows, oldest first.
+    pub fn partitions(&self) -> Result<Vec<PartitionInfo>, LogError> {
+        self.catalog.lock().unwrap_or_else(|p| p.into_inner()).partitions()
     }
 
     /// Starts the indexer thread, which indexes records sent on the returned channel.
@@ -183,64 +305,62 @@ impl LogStore {
         commit_every: Duration,
         memory_bytes: usize,
     ) -> Result<std::sync::mpsc::Sender<IndexerMsg>, LogError> {
-        let writer: IndexWriter<TantivyDocument> = self.index.writer_with_num_threads(1, memory_bytes.max(15_000_000))?;
+        let part_seq = self.parts.read().unwrap_or_else(|p| p.into_inner()).values().map(|p| (p.day, p.committed_seq())).collect();
+        let infos = self.partitions()?.into_iter().map(|i| (i.day, i)).collect();
+        let ix = Indexer {
+            writers: HashMap::new(),
+            dirty: HashSet::new(),
+            part_seq,
+            infos,
+            memory: (memory_bytes / 2).max(15_000_000),
+            payload,
+            uncommitted: 0,
+        };
         let (tx, rx) = std::sync::mpsc::channel::<IndexerMsg>();
         let store = self.clone();
         std::thread::Builder::new()
             .name("log-indexer".into())
-            .spawn(move || store.index_loop(writer, rx, payload, commit_every))
-            .map_err(|e| LogError::BadRequest(format!("cannot start indexer: {e}")))?;
+            .spawn(move || store.index_loop(ix, rx, commit_every))
+            .map_err(|e| LogError::Storage(format!("cannot start indexer: {e}")))?;
         Ok(tx)
     }
 
-    fn index_loop(
-        &self,
-        mut writer: IndexWriter<TantivyDocument>,
-        rx: std::sync::mpsc::Receiver<IndexerMsg>,
-        mut payload: CommitPayload,
-        commit_every: Duration,
-    ) {
-        let mut uncommitted = 0u64;
+    fn index_loop(&self, mut ix: Indexer, rx: std::sync::mpsc::Receiver<IndexerMsg>, commit_every: Duration) {
+        let retention_every = Duration::from_secs(60);
         let mut last_commit = Instant::now();
+        let mut last_retention = Instant::now();
         loop {
-            let timeout = commit_every.saturating_sub(last_commit.elapsed());
-            let msg = rx.recv_timeout(if uncommitted > 0 { timeout } else { Duration::from_secs(3600) });
-            let stop = match msg {
+            let wait = if ix.uncommitted > 0 { commit_every.saturating_sub(last_commit.elapsed()) } else { retention_every };
+            let stop = match rx.recv_timeout(wait) {
                 Ok(IndexerMsg::Records(records)) => {
                     for r in records {
-                        if r.seq <= payload.wal_seq {
-                            continue; // already indexed before a restart
-                        }
-                        for (i, e) in r.events.iter().enumerate() {
-                            if let Err(err) = writer.add_document(self.to_doc(r.seq, i, e)) {
-                                error!(error = %err, "cannot index event");
-                            }
-                        }
-                        uncommitted += r.events.len() as u64;
-                        payload.wal_seq = r.seq;
-                        if let Some(b) = &r.batch {
-                            let e = payload.batches.entry(format!("{}/{}", b.agent, b.stream)).or_insert(0);
-                            *e = (*e).max(b.sequence);
+                        if r.seq > ix.payload.wal_seq {
+                            self.index_record(&mut ix, &r);
                         }
                     }
+                    None
+                }
+                Ok(IndexerMsg::Retention(now, reply)) => {
+                    self.commit_round(&mut ix);
+                    let _ = reply.send(self.apply_retention(&mut ix, now));
                     None
                 }
                 Ok(IndexerMsg::Stop(done)) => Some(Some(done)),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Some(None),
             };
-            if uncommitted > 0 && (stop.is_some() || last_commit.elapsed() >= commit_every) {
-                if let Err(e) = self.commit(&mut writer, &payload) {
-                    error!(error = %e, "log index commit failed; will retry");
-                } else {
-                    self.pending.fetch_sub(uncommitted.min(self.pending.load(Ordering::Acquire)), Ordering::AcqRel);
-                    self.telemetry.logs_indexed_events.inc_by(uncommitted);
-                    self.telemetry.logs_index_lag_events.set(self.pending.load(Ordering::Acquire) as i64);
-                    uncommitted = 0;
-                }
+            if ix.uncommitted > 0 && (stop.is_some() || last_commit.elapsed() >= commit_every) {
+                self.commit_round(&mut ix);
                 last_commit = Instant::now();
             }
+            if last_retention.elapsed() >= retention_every {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+                self.apply_retention(&mut ix, now);
+                last_retention = Instant::now();
+            }
             if let Some(done) = stop {
+                // Release the partitions' writer locks before saying so: a reopen may follow at once.
+                ix.writers.clear();
                 if let Some(done) = done {
                     let _ = done.send(());
                 }
@@ -249,14 +369,146 @@ impl LogStore {
         }
     }
 
-    fn commit(&self, writer: &mut IndexWriter<TantivyDocument>, payload: &CommitPayload) -> tantivy::Result<()> {
-        let mut prepared = writer.prepare_commit()?;
-        prepared.set_payload(&serde_json::to_string(payload).expect("payload serializes"));
-        prepared.commit()?;
-        self.reader.reload()?;
-        self.indexed.store(payload.wal_seq, Ordering::Release);
+    fn index_record(&self, ix: &mut Indexer, r: &WalRecord) {
+        for (i, e) in r.events.iter().enumerate() {
+            let day = day_of(e.timestamp);
+            if r.seq <= ix.part_seq.get(&day).copied().unwrap_or(0) {
+                continue; // in this partition's last commit already (crash before the catalog update)
+            }
+            if !ix.writers.contains_key(&day) {
+                if ix.writers.len() >= MAX_WRITERS {
+                    // Commit everything, then close every writer: the next ones open on demand.
+                    self.commit_round(ix);
+                    ix.writers.clear();
+                }
+                match self.writer_for(day, ix.memory) {
+                    Ok(w) => {
+                        ix.writers.insert(day, w);
+                    }
+                    Err(err) => {
+                        error!(error = %err, day, "cannot open log partition; event not indexed");
+                        continue;
+                    }
+                }
+            }
+            let doc = self.to_doc(r.seq, i, e);
+            if let Some(w) = ix.writers.get_mut(&day)
+                && let Err(err) = w.add_document(doc)
+            {
+                error!(error = %err, "cannot index event");
+            }
+            ix.dirty.insert(day);
+            let info = ix.infos.entry(day).or_insert(PartitionInfo { day, min_ts: e.timestamp, max_ts: e.timestamp, docs: 0, bytes: 0 });
+            info.min_ts = info.min_ts.min(e.timestamp);
+            info.max_ts = info.max_ts.max(e.timestamp);
+        }
+        ix.uncommitted += r.events.len() as u64;
+        ix.payload.wal_seq = r.seq;
+        if let Some(b) = &r.batch {
+            let e = ix.payload.batches.entry(format!("{}/{}", b.agent, b.stream)).or_insert(0);
+            *e = (*e).max(b.sequence);
+        }
+    }
+
+    fn writer_for(&self, day: i64, memory: usize) -> Result<IndexWriter<TantivyDocument>, LogError> {
+        let existing = self.parts.read().unwrap_or_else(|p| p.into_inner()).get(&day).cloned();
+        let part = match existing {
+            Some(p) => p,
+            None => {
+                let p = Arc::new(Part::open(&self.root, day)?);
+                self.parts.write().unwrap_or_else(|p| p.into_inner()).insert(day, p.clone());
+                p
+            }
+        };
+        Ok(part.index.writer_with_num_threads(1, memory)?)
+    }
+
+    /// Commits every partition written to, then the catalog; then makes it all searchable.
+    fn commit_round(&self, ix: &mut Indexer) {
+        if ix.uncommitted == 0 && ix.dirty.is_empty() {
+            return;
+        }
+        let json =
+            serde_json::to_string(&CommitPayload { wal_seq: ix.payload.wal_seq, batches: HashMap::new() }).expect("payload serializes");
+        let mut touched = Vec::new();
+        for day in ix.dirty.clone() {
+            let Some(w) = ix.writers.get_mut(&day) else { continue };
+            let result = w.prepare_commit().and_then(|mut p| {
+                p.set_payload(&json);
+                p.commit()
+            });
+            if let Err(e) = result {
+                error!(error = %e, day, "log partition commit failed; will retry");
+                return;
+            }
+            ix.part_seq.insert(day, ix.payload.wal_seq);
+            let part = self.parts.read().unwrap_or_else(|p| p.into_inner()).get(&day).cloned();
+            if let Some(part) = part {
+                if let Err(e) = part.reader.reload() {
+                    error!(error = %e, day, "cannot reload log partition reader");
+                }
+                if let Some(info) = ix.infos.get_mut(&day) {
+                    info.docs = part.reader.searcher().num_docs();
+                    info.bytes = dir_bytes(&part.dir);
+                    touched.push(*info);
+                }
+            }
+        }
+        if let Err(e) = self.catalog.lock().unwrap_or_else(|p| p.into_inner()).commit(&ix.payload, &touched) {
+            error!(error = %e, "partition catalog update failed; will retry");
+            return;
+        }
+        ix.dirty.clear();
+        self.pending.fetch_sub(ix.uncommitted.min(self.pending.load(Ordering::Acquire)), Ordering::AcqRel);
+        self.telemetry.logs_indexed_events.inc_by(ix.uncommitted);
+        self.telemetry.logs_index_lag_events.set(self.pending.load(Ordering::Acquire) as i64);
+        ix.uncommitted = 0;
+        self.indexed.store(ix.payload.wal_seq, Ordering::Release);
+        self.committed.send_replace(ix.payload.wal_seq);
         self.telemetry.logs_commits.inc();
-        Ok(())
+    }
+
+    /// Drops whole partitions past the retention policy at time `now` (ns); returns their days.
+    fn apply_retention(&self, ix: &mut Indexer, now: i64) -> Vec<i64> {
+        let mut drop_days = Vec::new();
+        if let Some(age) = self.retention.max_age {
+            let cutoff = now.saturating_sub(age.as_nanos().min(i64::MAX as u128) as i64);
+            drop_days.extend(ix.infos.keys().copied().filter(|d| d.saturating_add(1).saturating_mul(DAY_NS) <= cutoff));
+        }
+        if let Some(max) = self.retention.max_bytes {
+            let mut total: u64 = ix.infos.iter().filter(|(d, _)| !drop_days.contains(d)).map(|(_, i)| i.bytes).sum();
+            let newest = ix.infos.keys().next_back().copied();
+            for (day, info) in ix.infos.iter() {
+                if total <= max || Some(*day) == newest {
+                    break;
+                }
+                if !drop_days.contains(day) {
+                    drop_days.push(*day);
+                    total -= info.bytes;
+                }
+            }
+        }
+        for &day in &drop_days {
+            if ix.dirty.contains(&day) {
+                continue; // only committed partitions are dropped
+            }
+            ix.writers.remove(&day);
+            ix.infos.remove(&day);
+            ix.part_seq.remove(&day);
+            if let Err(e) = self.catalog.lock().unwrap_or_else(|p| p.into_inner()).remove(day) {
+                error!(error = %e, day, "cannot remove partition from the catalog");
+                continue;
+            }
+            let part = self.parts.write().unwrap_or_else(|p| p.into_inner()).remove(&day);
+            if let Some(part) = part {
+                if let Err(e) = std::fs::remove_dir_all(&part.dir) {
+                    warn!(dir = %part.dir.display(), error = %e, "cannot delete dropped log partition");
+                }
+                info!(dir = %part.dir.display(), "log partition dropped by retention");
+            }
+        }
+        drop_days.sort();
+        drop_days
     }
 
     fn to_doc(&self, seq: u64, i: usize, e: &LogEvent) -> TantivyDocument {
@@ -281,20 +533,130 @@ impl LogStore {
         doc
     }
 
+    /// Searchers of the partitions overlapping `[start, end)`.
+    fn searchers(&self, start: i64, end: i64) -> Searchers {
+        if end <= start {
+            return Vec::new();
+        }
+        let (first, last) = (day_of(start), day_of(end - 1));
+        self.parts.read().unwrap_or_else(|p| p.into_inner()).range(first..=last).map(|(_, p)| p.reader.searcher()).collect()
+    }
+
+    /// Every partition's searcher.
+    fn all_searchers(&self) -> Searchers {
+        self.parts.read().unwrap_or_else(|p| p.into_inner()).values().map(|p| p.reader.searcher()).collect()
+    }
+
+    /// [`TopByKey`] over several partitions: the best keys of all, with the searcher each came from.
+    fn top(&self, searchers: &Searchers, q: &dyn Query, top: &TopByKey) -> Result<(Vec<Located>, usize), LogError> {
+        let mut all = Vec::new();
+        let mut total = 0;
+        for (i, s) in searchers.iter().enumerate() {
+            let (found, n) = s.search(q, &(TopByKey { limit: top.limit, desc: top.desc, after: top.after }, Count))?;
+            total += n;
+            all.extend(found.into_iter().map(|(k, a)| (k, i, a)));
+        }
+        if top.desc {
+            all.sort_by_key(|x| std::cmp::Reverse(x.0));
+        } else {
+            all.sort_by_key(|x| x.0);
+        }
+        all.truncate(top.limit);
+        Ok((all, total))
+    }
+
     /// Runs a search.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResult, LogError> {
         let started = Instant::now();
         let query = self.build(&req.q, req.start, req.end)?;
-        let searcher = self.reader.searcher();
-        let order = if req.desc { Order::Desc } else { Order::Asc };
-        let top = TopDocs::with_limit(req.limit.max(1)).order_by_fast_field::<i64>("timestamp", order);
-        let (docs, total) = searcher.search(&query, &(top, Count))?;
+        let searchers = self.searchers(req.start, req.end);
+        // One more than asked tells whether a next page exists.
+        let (docs, total) =
+            self.top(&searchers, query.as_ref(), &TopByKey { limit: req.limit.max(1) + 1, desc: req.desc, after: req.cursor })?;
+        let more = docs.len() > req.limit;
         let mut hits = Vec::with_capacity(docs.len());
-        for (_, addr) in docs.into_iter().take(req.limit) {
-            hits.push(self.hit(&searcher, addr)?);
+        let mut last = None;
+        for (key, i, addr) in docs.into_iter().take(req.limit) {
+            hits.push(self.hit(&searchers[i], addr)?);
+            last = Some(key);
         }
         self.observe("search", started);
-        Ok(SearchResult { hits, total })
+        Ok(SearchResult { hits, total, next_cursor: last.filter(|_| more).map(|k| k.to_string()) })
+    }
+
+    /// Finds line `id` in any partition: its key, the searchers and the index of the one holding it.
+    fn find(&self, id: u64) -> Result<Option<(Key, Searchers, usize, DocAddress)>, LogError> {
+        let searchers = self.all_searchers();
+        let q = TermQuery::new(Term::from_field_u64(self.f.id, id), IndexRecordOption::Basic);
+        let (found, _) = self.top(&searchers, &q, &TopByKey { limit: 1, desc: true, after: None })?;
+        Ok(found.into_iter().next().map(|(k, i, a)| (k, searchers, i, a)))
+    }
+
+    /// The line with this id, wherever it is (its id never changes).
+    pub fn line(&self, id: u64) -> Result<Option<Value>, LogError> {
+        match self.find(id)? {
+            Some((_, searchers, i, addr)) => Ok(Some(self.hit(&searchers[i], addr)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `before` and `after` lines around line `id` from the same host and source, in
+    /// `(timestamp, id)` order. `None` when there is no such line.
+    pub fn context(&self, id: u64, before: usize, after: usize) -> Result<Option<Context>, LogError> {
+        let started = Instant::now();
+        let Some((key, searchers, i, addr)) = self.find(id)? else {
+            return Ok(None);
+        };
+        let line = self.hit(&searchers[i], addr)?;
+        let text = |k: &str| line[k].as_str().unwrap_or_default().to_string();
+        let same = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(Term::from_field_text(self.f.host, &text("host")), IndexRecordOption::Basic)) as Box<dyn Query>,
+            ),
+            (Occur::Must, Box::new(TermQuery::new(Term::from_field_text(self.f.source, &text("source")), IndexRecordOption::Basic))),
+        ]);
+        let mut older = Vec::new();
+        for (_, i, a) in self.top(&searchers, &same, &TopByKey { limit: before, desc: true, after: Some(key) })?.0.into_iter().rev() {
+            older.push(self.hit(&searchers[i], a)?);
+        }
+        let mut newer = Vec::new();
+        for (_, i, a) in self.top(&searchers, &same, &TopByKey { limit: after, desc: false, after: Some(key) })?.0 {
+            newer.push(self.hit(&searchers[i], a)?);
+        }
+        self.observe("context", started);
+        Ok(Some(Context { before: older, line, after: newer }))
+    }
+
+    /// Highest line id that is searchable now: every line of every WAL record up to the last commit.
+    pub fn last_committed_id(&self) -> u64 {
+        let seq = self.indexed.load(Ordering::Acquire);
+        ((seq + 1) << ID_SHIFT) - 1
+    }
+
+    /// Compiles a query once, for repeated use without a time range (live tail).
+    pub fn compile_query(&self, q: &str) -> Result<Box<dyn Query>, LogError> {
+        self.compile(&query::parse(q)?)
+    }
+
+    /// Lines matching `filter` with an id above `after_id`, in arrival (id) order, at most `limit`.
+    pub fn lines_after(&self, filter: &dyn Query, after_id: u64, limit: usize) -> Result<Vec<(u64, Value)>, LogError> {
+        use std::ops::Bound;
+        let newer = RangeQuery::new(Bound::Excluded(Term::from_field_u64(self.f.id, after_id)), Bound::Unbounded);
+        let q = BooleanQuery::new(vec![(Occur::Must, filter.box_clone()), (Occur::Must, Box::new(newer) as Box<dyn Query>)]);
+        let searchers = self.all_searchers();
+        let mut found = Vec::new();
+        for (i, s) in searchers.iter().enumerate() {
+            let top = TopDocs::with_limit(limit.max(1)).order_by_fast_field::<u64>("id", Order::Asc);
+            found.extend(s.search(&q, &top)?.into_iter().map(|(id, a)| (id.unwrap_or(0), i, a)));
+        }
+        found.sort_by_key(|x| x.0);
+        found.truncate(limit.max(1));
+        let mut out = Vec::with_capacity(found.len());
+        for (id, i, addr) in found {
+            out.push((id, self.hit(&searchers[i], addr)?));
+        }
+        Ok(out)
     }
 
     /// Counts matches per `step` bucket over `[start, end)`.
@@ -308,8 +670,12 @@ impl LogStore {
             return Err(LogError::BadRequest(format!("{buckets} buckets is too many (at most 10000); use a larger step")));
         }
         let query = self.build(q, start, end)?;
-        let searcher = self.reader.searcher();
-        let counts = searcher.search(&query, &Histogram { start, step, buckets })?;
+        let mut counts = vec![0u64; buckets];
+        for s in self.searchers(start, end) {
+            for (o, c) in counts.iter_mut().zip(s.search(&query, &Histogram { start, step, buckets })?) {
+                *o += c;
+            }
+        }
         let total = counts.iter().sum();
         self.observe("histogram", started);
         Ok((counts, total))
@@ -545,7 +911,7 @@ impl LogStore {
 
     /// Number of searchable documents.
     pub fn num_docs(&self) -> u64 {
-        self.reader.searcher().num_docs()
+        self.all_searchers().iter().map(|s| s.num_docs()).sum()
     }
 }
 

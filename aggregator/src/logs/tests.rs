@@ -38,7 +38,7 @@ fn store() -> (tempfile::TempDir, Arc<LogStore>) {
 
 fn messages(store: &LogStore, q: &str) -> Vec<String> {
     let r = store
-        .search(&SearchRequest { q: q.into(), start: 0, end: i64::MAX, limit: 100, desc: false })
+        .search(&SearchRequest { q: q.into(), start: 0, end: i64::MAX, limit: 100, desc: false, cursor: None })
         .unwrap_or_else(|e| panic!("{q}: {e}"));
     assert_eq!(r.total, r.hits.len(), "{q}");
     r.hits.iter().map(|h| h["message"].as_str().unwrap().to_string()).collect()
@@ -115,7 +115,7 @@ fn or_returns_the_union_in_time_order() {
 fn time_range_order_and_limit() {
     let (_dir, store) = store();
     let r = store
-        .search(&SearchRequest { q: String::new(), start: T0 + 1_000_000_000, end: T0 + 4_000_000_000, limit: 2, desc: true })
+        .search(&SearchRequest { q: String::new(), start: T0 + 1_000_000_000, end: T0 + 4_000_000_000, limit: 2, desc: true, cursor: None })
         .unwrap();
     assert_eq!(r.total, 3);
     let got: Vec<_> = r.hits.iter().map(|h| h["message"].as_str().unwrap()).collect();
@@ -139,6 +139,333 @@ fn histogram_counts_per_bucket() {
 fn bad_queries_are_errors_not_panics() {
     let (_dir, store) = store();
     for q in ["status:[500 TO", "(a", "latency_ms:>abc", "id:xyz"] {
-        assert!(store.search(&SearchRequest { q: q.into(), start: 0, end: i64::MAX, limit: 10, desc: true }).is_err(), "{q}");
+        assert!(store.search(&SearchRequest { q: q.into(), start: 0, end: i64::MAX, limit: 10, desc: true, cursor: None }).is_err(), "{q}");
     }
+}
+
+/// A store with a running indexer that commits every 20 ms.
+fn live() -> (tempfile::TempDir, Arc<LogStore>, std::sync::mpsc::Sender<IndexerMsg>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, payload) = LogStore::open(dir.path(), Telemetry::new()).unwrap();
+    let store = Arc::new(store);
+    let tx = store.start_indexer(payload, Duration::from_millis(20), 20_000_000).unwrap();
+    (dir, store, tx)
+}
+
+/// Hands one WAL record to the indexer and waits (bounded) until it is searchable.
+fn feed(store: &LogStore, tx: &std::sync::mpsc::Sender<IndexerMsg>, seq: u64, events: Vec<LogEvent>) {
+    tx.send(IndexerMsg::Records(vec![Arc::new(WalRecord { seq, batch: None, events })])).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.indexed.load(Ordering::Acquire) < seq {
+        assert!(Instant::now() < deadline, "record {seq} not indexed in time");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn ev(ts: i64, host: &str, source: &str, level: &str, message: &str) -> LogEvent {
+    LogEvent { timestamp: ts, host: host.into(), source: source.into(), level: level.into(), message: message.into(), ..Default::default() }
+}
+
+fn page(store: &LogStore, limit: usize, desc: bool, cursor: Option<&str>) -> (Vec<String>, Option<String>, usize) {
+    let cursor = cursor.map(|c| ordered::Key::parse_cursor(c).unwrap());
+    let r = store.search(&SearchRequest { q: String::new(), start: 0, end: i64::MAX, limit, desc, cursor }).unwrap();
+    (r.hits.iter().map(|h| h["message"].as_str().unwrap().to_string()).collect(), r.next_cursor, r.total)
+}
+
+#[test]
+fn cursor_pages_cover_every_line_once_in_both_orders() {
+    let (_dir, store) = store();
+    let (p1, c1, total) = page(&store, 4, true, None);
+    assert_eq!(total, 6);
+    assert_eq!(p1, ["cache hit ratio computed", "connection reset by peer", "user logged in", "slow query on products index"]);
+    let (p2, c2, _) = page(&store, 4, true, c1.as_deref());
+    assert_eq!(p2, ["order placed", "payment declined for order A-17"]);
+    assert_eq!(c2, None, "the last page has no next cursor");
+    let (a1, c1, _) = page(&store, 3, false, None);
+    let (a2, c2, _) = page(&store, 3, false, c1.as_deref());
+    assert_eq!(
+        [a1, a2].concat(),
+        [
+            "payment declined for order A-17",
+            "order placed",
+            "slow query on products index",
+            "user logged in",
+            "connection reset by peer",
+            "cache hit ratio computed"
+        ]
+    );
+    // exactly a full last page: the cursor is there, the page after it is empty
+    assert!(c2.is_none() || page(&store, 3, false, c2.as_deref()).0.is_empty());
+}
+
+#[test]
+fn cursor_is_stable_under_concurrent_ingest_of_equal_timestamps() {
+    let (_dir, store, tx) = live();
+    // ten lines sharing one timestamp: only the id orders them
+    feed(&store, &tx, 1, (0..10).map(|i| ev(T0, "h", "s", "info", &format!("old {i}"))).collect());
+    let (p1, c1, _) = page(&store, 4, true, None);
+    // more lines at the same timestamp and newer ones arrive between pages
+    feed(
+        &store,
+        &tx,
+        2,
+        (0..5).map(|i| ev(T0, "h", "s", "info", &format!("new {i}"))).chain([ev(T0 + 1, "h", "s", "info", "newest")]).collect(),
+    );
+    let (p2, c2, _) = page(&store, 4, true, c1.as_deref());
+    let (p3, c3, _) = page(&store, 4, true, c2.as_deref());
+    assert_eq!(c3, None);
+    let mut seen: Vec<String> = [p1, p2, p3].concat();
+    assert!(seen.iter().all(|m| m.starts_with("old")), "lines that arrived later sort before the cursor: {seen:?}");
+    seen.sort();
+    assert_eq!(seen, (0..10).map(|i| format!("old {i}")).collect::<Vec<_>>(), "every old line exactly once");
+    stop(&tx);
+}
+
+#[test]
+fn line_ids_resolve_and_survive_a_restart() {
+    let (dir, store) = store();
+    let id = (1u64 << ID_SHIFT) | 3;
+    assert_eq!(store.line(id).unwrap().unwrap()["message"], "user logged in");
+    assert!(store.line(id + 100).unwrap().is_none());
+    drop(store);
+    let (reopened, payload) = LogStore::open(dir.path(), Telemetry::new()).unwrap();
+    assert_eq!(payload.wal_seq, 1);
+    let hit = reopened.line(id).unwrap().unwrap();
+    assert_eq!(hit["id"], id.to_string());
+    assert_eq!(hit["fields"]["user"]["plan"], "pro");
+}
+
+#[test]
+fn context_follows_the_lines_own_host_and_source() {
+    let (_dir, store, tx) = live();
+    let s = "/var/log/a.log";
+    feed(
+        &store,
+        &tx,
+        1,
+        vec![
+            ev(T0, "web-1", s, "info", "a0"),
+            ev(T0 + 10, "web-1", s, "info", "a1"),
+            ev(T0 + 15, "web-1", "/var/log/b.log", "info", "other file"),
+            ev(T0 + 15, "web-2", s, "info", "other host"),
+            ev(T0 + 20, "web-1", s, "info", "a2"),
+            ev(T0 + 30, "web-1", s, "info", "a3"),
+            ev(T0 + 30, "web-1", s, "info", "a4 same time"),
+            ev(T0 + 40, "web-1", s, "info", "a5"),
+            ev(T0 + 20, "", "", "info", "no host"),
+            ev(T0 + 21, "", "", "info", "no host after"),
+        ],
+    );
+    let id = |i: u64| (1u64 << ID_SHIFT) | i;
+    let msgs = |v: &[Value]| v.iter().map(|h| h["message"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let ctx = store.context(id(4), 2, 2).unwrap().unwrap();
+    assert_eq!(ctx.line["message"], "a2");
+    assert_eq!(msgs(&ctx.before), ["a0", "a1"]);
+    assert_eq!(msgs(&ctx.after), ["a3", "a4 same time"]);
+    let ctx = store.context(id(5), 10, 10).unwrap().unwrap();
+    assert_eq!(msgs(&ctx.before), ["a0", "a1", "a2"]);
+    assert_eq!(msgs(&ctx.after), ["a4 same time", "a5"]);
+    let ctx = store.context(id(8), 5, 5).unwrap().unwrap();
+    assert_eq!(msgs(&ctx.after), ["no host after"], "empty host and source are a group of their own");
+    assert!(store.context(id(99), 1, 1).unwrap().is_none());
+    stop(&tx);
+}
+
+#[test]
+fn fields_count_keywords_exactly_and_json_paths_over_the_sample() {
+    let (_dir, store) = store();
+    let r = store.fields("", 0, i64::MAX).unwrap();
+    assert_eq!((r.total, r.sampled), (6, 6));
+    let get = |name: &str| r.fields.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no field {name}")).clone();
+    let vals = |f: &fields::FieldSummary| f.values.iter().map(|v| (v.value.clone(), v.count)).collect::<Vec<_>>();
+    let level = get("level");
+    assert!(level.exact);
+    assert_eq!(vals(&level), [("error".into(), 2), ("info".into(), 2), ("debug".into(), 1), ("warn".into(), 1)]);
+    assert_eq!(vals(&get("service")), [("auth".into(), 2), ("checkout".into(), 2), ("search".into(), 2)]);
+    let status = get("http.status");
+    assert!(!status.exact);
+    assert_eq!(status.count, 5);
+    assert_eq!(vals(&status), [("200".into(), 3), ("502".into(), 1), ("503".into(), 1)]);
+    assert_eq!(vals(&get("http.method")), [("GET".into(), 3), ("POST".into(), 2)]);
+    assert_eq!(r.fields[4].name, "http.method", "JSON paths follow the keywords, most frequent first");
+    // the query narrows every count
+    let r = store.fields("level:error", 0, i64::MAX).unwrap();
+    assert_eq!(r.total, 2);
+    let svc = r.fields.iter().find(|f| f.name == "service").unwrap();
+    assert_eq!(svc.values.iter().map(|v| (v.value.as_str(), v.count)).collect::<Vec<_>>(), [("auth", 1), ("checkout", 1)]);
+    assert!(store.fields("(", 0, i64::MAX).is_err());
+}
+
+#[tokio::test]
+async fn tail_delivers_new_matching_lines_and_counts_what_a_slow_subscriber_loses() {
+    let (_dir, store, tx) = live();
+    feed(&store, &tx, 1, vec![ev(T0, "h", "s", "error", "before subscribing")]);
+    let dropped = prometheus_client::metrics::counter::Counter::<u64>::default();
+    let filter = store.compile_query("level:error").unwrap();
+    let mut rx = tail::subscribe(store.clone(), filter, store.last_committed_id(), 2, dropped.clone());
+    feed(
+        &store,
+        &tx,
+        2,
+        vec![ev(T0 + 1, "h", "s", "error", "e1"), ev(T0 + 2, "h", "s", "info", "i1"), ev(T0 + 3, "h", "s", "error", "e2")],
+    );
+    let msg = |item: tail::TailItem| match item {
+        tail::TailItem::Line(_, hit) => hit["message"].as_str().unwrap().to_string(),
+        other => panic!("expected a line, got {other:?}"),
+    };
+    assert_eq!(msg(next_item(&mut rx).await), "e1");
+    assert_eq!(msg(next_item(&mut rx).await), "e2");
+    // five matches into a queue of two, nobody reading: three are dropped and counted
+    feed(&store, &tx, 3, (0..5).map(|i| ev(T0 + 10 + i, "h", "s", "error", &format!("burst {i}"))).collect());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while dropped.get() < 3 {
+        assert!(Instant::now() < deadline, "drops not counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(msg(next_item(&mut rx).await), "burst 0");
+    assert_eq!(msg(next_item(&mut rx).await), "burst 1");
+    feed(&store, &tx, 4, vec![ev(T0 + 20, "h", "s", "error", "after the burst")]);
+    assert_eq!(next_item(&mut rx).await, tail::TailItem::Dropped(3));
+    assert_eq!(msg(next_item(&mut rx).await), "after the burst");
+    assert_eq!(dropped.get(), 3);
+    stop(&tx);
+}
+
+fn open_live(dir: &Path, retention: Retention, replay_from: Option<u64>) -> (Arc<LogStore>, std::sync::mpsc::Sender<IndexerMsg>) {
+    let (store, mut payload) = LogStore::open(dir, Telemetry::new()).unwrap();
+    if let Some(seq) = replay_from {
+        payload.wal_seq = seq;
+    }
+    let store = Arc::new(store.with_retention(retention));
+    let tx = store.start_indexer(payload, Duration::from_millis(20), 20_000_000).unwrap();
+    (store, tx)
+}
+
+fn stop(tx: &std::sync::mpsc::Sender<IndexerMsg>) {
+    let (done, wait) = std::sync::mpsc::channel();
+    tx.send(IndexerMsg::Stop(done)).unwrap();
+    wait.recv_timeout(Duration::from_secs(20)).unwrap();
+}
+
+const D: i64 = 20_414; // 2025-11-22, days since the epoch
+
+/// Two lines a day on four days: D-10, D-3, D-1 and D.
+fn four_days(store: &LogStore, tx: &std::sync::mpsc::Sender<IndexerMsg>) {
+    let events = [D - 10, D - 3, D - 1, D]
+        .iter()
+        .flat_map(|d| {
+            let t = d * DAY_NS;
+            [ev(t + 1, "h", "s", "info", &format!("day {d} first")), ev(t + DAY_NS - 1, "h", "s", "error", &format!("day {d} last"))]
+        })
+        .collect();
+    feed(store, tx, 1, events);
+}
+
+fn days(store: &LogStore) -> Vec<i64> {
+    store.partitions().unwrap().iter().map(|p| p.day).collect()
+}
+
+#[test]
+fn partitions_per_day_are_searched_across_boundaries_and_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, tx) = open_live(dir.path(), Retention::default(), None);
+    four_days(&store, &tx);
+    assert_eq!(days(&store), [D - 10, D - 3, D - 1, D]);
+    let parts = store.partitions().unwrap();
+    assert!(parts.iter().all(|p| p.docs == 2 && p.bytes > 0 && p.max_ts - p.min_ts == DAY_NS - 2), "{parts:?}");
+    // a range spanning the D-1 / D boundary reads both partitions, in order, with a cursor across them
+    let req = |cursor| SearchRequest { q: String::new(), start: (D - 1) * DAY_NS + 2, end: D * DAY_NS + 2, limit: 1, desc: false, cursor };
+    let r1 = store.search(&req(None)).unwrap();
+    assert_eq!(r1.total, 2);
+    assert_eq!(r1.hits[0]["message"], format!("day {} last", D - 1));
+    let r2 = store.search(&req(r1.next_cursor.as_deref().map(|c| ordered::Key::parse_cursor(c).unwrap()))).unwrap();
+    assert_eq!(r2.hits[0]["message"], format!("day {D} first"));
+    assert_eq!(r2.next_cursor, None);
+    let (counts, total) = store.histogram("", (D - 3) * DAY_NS, (D + 1) * DAY_NS, DAY_NS).unwrap();
+    assert_eq!((counts, total), (vec![2, 0, 2, 2], 6));
+    assert_eq!(store.fields("level:error", 0, i64::MAX).unwrap().total, 4);
+    stop(&tx);
+    drop(store);
+    // restart: the catalog and every partition come back
+    let (store, tx) = open_live(dir.path(), Retention::default(), None);
+    assert_eq!(days(&store), [D - 10, D - 3, D - 1, D]);
+    assert_eq!(store.num_docs(), 8);
+    assert_eq!(store.line(1 << ID_SHIFT).unwrap().unwrap()["message"], format!("day {} first", D - 10));
+    stop(&tx);
+}
+
+#[test]
+fn retention_by_age_drops_exactly_the_expired_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, tx) = open_live(dir.path(), Retention { max_age: Some(Duration::from_secs(2 * 86_400)), max_bytes: None }, None);
+    four_days(&store, &tx);
+    let (reply, answer) = std::sync::mpsc::channel();
+    // noon on day D: days wholly older than two days are D-10 and D-3 (D-3 ended at D-2 00:00)
+    tx.send(IndexerMsg::Retention(D * DAY_NS + DAY_NS / 2, reply)).unwrap();
+    assert_eq!(answer.recv_timeout(Duration::from_secs(20)).unwrap(), [D - 10, D - 3]);
+    assert_eq!(days(&store), [D - 1, D]);
+    assert_eq!(store.num_docs(), 4);
+    assert_eq!(messages(&store, "first"), [format!("day {} first", D - 1), format!("day {D} first")]);
+    let dirs = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count();
+    assert_eq!(dirs, 2, "dropped partitions are deleted from disk");
+    stop(&tx);
+    drop(store);
+    let (store, tx) = open_live(dir.path(), Retention::default(), None);
+    assert_eq!(days(&store), [D - 1, D], "a drop is permanent across restarts");
+    stop(&tx);
+}
+
+#[test]
+fn retention_by_size_drops_the_oldest_days_and_keeps_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, tx) = open_live(dir.path(), Retention::default(), None);
+    four_days(&store, &tx);
+    let sizes: Vec<u64> = store.partitions().unwrap().iter().map(|p| p.bytes).collect();
+    stop(&tx);
+    drop(store);
+    let (store, tx) = open_live(dir.path(), Retention { max_age: None, max_bytes: Some(sizes[2] + sizes[3]) }, None);
+    let (reply, answer) = std::sync::mpsc::channel();
+    tx.send(IndexerMsg::Retention(0, reply)).unwrap();
+    assert_eq!(answer.recv_timeout(Duration::from_secs(20)).unwrap(), [D - 10, D - 3]);
+    assert_eq!(days(&store), [D - 1, D]);
+    stop(&tx);
+    drop(store);
+    // a limit below one partition still keeps the newest
+    let (store, tx) = open_live(dir.path(), Retention { max_age: None, max_bytes: Some(1) }, None);
+    let (reply, answer) = std::sync::mpsc::channel();
+    tx.send(IndexerMsg::Retention(0, reply)).unwrap();
+    assert_eq!(answer.recv_timeout(Duration::from_secs(20)).unwrap(), [D - 1]);
+    assert_eq!(days(&store), [D]);
+    stop(&tx);
+}
+
+#[test]
+fn replay_after_a_crash_between_partition_and_catalog_commits_adds_no_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, tx) = open_live(dir.path(), Retention::default(), None);
+    four_days(&store, &tx);
+    stop(&tx);
+    drop(store);
+    // pretend the catalog's checkpoint was not written: the WAL replays record 1 again
+    let (store, tx) = open_live(dir.path(), Retention::default(), Some(0));
+    let mut record = (0..1).map(|_| ev(D * DAY_NS + 5, "h", "s", "info", "replayed")).collect::<Vec<_>>();
+    record.extend([ev((D + 1) * DAY_NS, "h", "s", "info", "record 2 on a new day")]);
+    tx.send(IndexerMsg::Records(vec![Arc::new(WalRecord {
+        seq: 1,
+        batch: None,
+        events: [D - 10, D - 3, D - 1, D]
+            .iter()
+            .flat_map(|d| [ev(d * DAY_NS + 1, "h", "s", "info", "dup"), ev(d * DAY_NS + DAY_NS - 1, "h", "s", "error", "dup")])
+            .collect(),
+    })]))
+    .unwrap();
+    feed(&store, &tx, 2, record);
+    assert_eq!(store.num_docs(), 10);
+    assert_eq!(messages(&store, "dup"), Vec::<String>::new());
+    assert_eq!(days(&store), [D - 10, D - 3, D - 1, D, D + 1]);
+    stop(&tx);
+}
+
+async fn next_item(rx: &mut tokio::sync::mpsc::Receiver<tail::TailItem>) -> tail::TailItem {
+    tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("tail item in time").expect("tail open")
 }
