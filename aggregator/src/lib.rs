@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod group_commit;
 pub mod http;
 pub mod ingest;
 pub mod logs;

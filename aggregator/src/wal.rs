@@ -280,14 +280,7 @@ struct Writer {
 impl Writer {
     fn run(mut self, rx: std::sync::mpsc::Receiver<Request>) {
         let mut buf = Vec::new();
-        while let Ok(first) = rx.recv() {
-            let mut group = vec![first];
-            while group.len() < GROUP_MAX {
-                match rx.try_recv() {
-                    Ok(r) => group.push(r),
-                    Err(_) => break,
-                }
-            }
+        while let Some(group) = crate::group_commit::recv_group(&rx, GROUP_MAX) {
             buf.clear();
             let mut replies = Vec::with_capacity(group.len());
             let mut committed = Vec::new();

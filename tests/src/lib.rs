@@ -166,49 +166,8 @@ impl Aggregator {
 pub mod remote_write {
     use prost::Message;
 
-    /// `prometheus.WriteRequest`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct WriteRequest {
-        /// Series.
-        #[prost(message, repeated, tag = "1")]
-        pub timeseries: Vec<TimeSeries>,
-    }
-
-    /// `prometheus.TimeSeries`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TimeSeries {
-        /// Labels.
-        #[prost(message, repeated, tag = "1")]
-        pub labels: Vec<Label>,
-        /// Samples.
-        #[prost(message, repeated, tag = "2")]
-        pub samples: Vec<Sample>,
-    }
-
-    /// `prometheus.Label`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Label {
-        /// Name.
-        #[prost(string, tag = "1")]
-        pub name: String,
-        /// Value.
-        #[prost(string, tag = "2")]
-        pub value: String,
-    }
-
-    /// `prometheus.Sample`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Sample {
-        /// Value.
-        #[prost(double, tag = "1")]
-        pub value: f64,
-        /// Milliseconds.
-        #[prost(int64, tag = "2")]
-        pub timestamp: i64,
-    }
-
-    /// The staleness marker.
-    pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+    pub use aggregator::tsdb::STALE_NAN;
+    pub use aggregator::tsdb::remote_write::{Label, Sample, TimeSeries, WriteRequest};
 
     /// One series: labels (the name as `__name__`) and `(ms, value)` samples.
     pub type Series = (Vec<(String, String)>, Vec<(i64, f64)>);
@@ -223,6 +182,7 @@ pub mod remote_write {
                     samples: samples.iter().map(|&(timestamp, value)| Sample { value, timestamp }).collect(),
                 })
                 .collect(),
+            ..Default::default()
         };
         snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).expect("snappy")
     }

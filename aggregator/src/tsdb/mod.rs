@@ -190,14 +190,7 @@ impl Tsdb {
         let (h, b, m, window) = (head.clone(), broken.clone(), metrics.clone(), opts.out_of_order_window_ms);
         std::thread::Builder::new().name("tsdb-wal".into()).spawn(move || {
             let mut buf = Vec::new();
-            while let Ok(first) = rx.recv() {
-                let mut group = vec![first];
-                while group.len() < GROUP_MAX {
-                    match rx.try_recv() {
-                        Ok(r) => group.push(r),
-                        Err(_) => break,
-                    }
-                }
+            while let Some(group) = crate::group_commit::recv_group(&rx, GROUP_MAX) {
                 buf.clear();
                 let mut replies = Vec::with_capacity(group.len());
                 {
