@@ -24,8 +24,12 @@ pub mod transforms;
 pub use config::AgentConfig;
 pub use topology::Topology;
 
-/// The machine's host name (from the kernel), or `localhost`.
+/// The host name events are tagged with: `LOOKOUT_HOSTNAME` when set (a DaemonSet passes the
+/// node name, since a pod's own host name is the pod's), else the kernel's, else `localhost`.
 pub fn host_name() -> String {
+    if let Some(h) = std::env::var("LOOKOUT_HOSTNAME").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+        return h;
+    }
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .ok()

@@ -50,6 +50,16 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Only the demo workload: JSON logs of four services, rotated like logrotate, into a directory
+    /// (the compose file's log writer; `up` runs the same workload in-process).
+    Demo {
+        /// Directory the demo services write their logs into.
+        #[arg(long, default_value = "./demo-logs")]
+        dir: PathBuf,
+        /// Log lines per second across all demo services.
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+    },
     /// Validate lookout.toml and exit (non-zero with file, line and key on error).
     CheckConfig {
         /// Path to lookout.toml.
@@ -101,6 +111,14 @@ fn main() -> ExitCode {
                 Ok::<_, anyhow::Error>(())
             })
         }
+        Command::Demo { dir, rate } => runtime().block_on(async {
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let demo = tokio::spawn(aggregator::demo::run(dir, rate, stopped));
+            aggregator::up::wait_for_signal().await?;
+            let _ = stop.send(true);
+            let _ = demo.await;
+            Ok::<_, anyhow::Error>(())
+        }),
         Command::Up { listen, data_dir, demo_rate } => {
             let cfg = Config { listen, data_dir, ..Config::default() };
             runtime().block_on(aggregator::up::run(cfg, demo_rate))
