@@ -5,6 +5,7 @@
 //! starts and stops everything in one place; [`up`] is the all-in-one `lookout up`.
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod config;
 pub mod demo;
 pub mod group_commit;

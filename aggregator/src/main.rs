@@ -60,6 +60,22 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         rate: u32,
     },
+    /// Take a consistent backup of a data directory into DEST, also while `lookout` is running.
+    Backup {
+        /// Where the backup goes (must not exist, or be empty).
+        dest: PathBuf,
+        /// The data directory to back up.
+        #[arg(long, default_value = "./lookout-data")]
+        data_dir: PathBuf,
+    },
+    /// Rebuild a data directory from a backup made by `lookout backup`.
+    Restore {
+        /// The backup.
+        src: PathBuf,
+        /// The data directory to create (must not exist, or be empty).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Validate lookout.toml and exit (non-zero with file, line and key on error).
     CheckConfig {
         /// Path to lookout.toml.
@@ -110,6 +126,33 @@ fn main() -> ExitCode {
                 server.stop(Duration::from_secs(10)).await;
                 Ok::<_, anyhow::Error>(())
             })
+        }
+        Command::Backup { dest, data_dir } => {
+            let started = std::time::Instant::now();
+            match aggregator::backup::backup(&data_dir, &dest) {
+                Ok(m) => {
+                    let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
+                    println!("backed up {} files, {bytes} bytes, to {} in {:.1?}", m.files.len(), dest.display(), started.elapsed());
+                    return ExitCode::SUCCESS;
+                }
+                Err(e) => {
+                    eprintln!("backup failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        Command::Restore { src, data_dir } => {
+            let started = std::time::Instant::now();
+            match aggregator::backup::restore(&src, &data_dir) {
+                Ok(m) => {
+                    println!("restored {} files into {} in {:.1?}", m.files.len(), data_dir.display(), started.elapsed());
+                    return ExitCode::SUCCESS;
+                }
+                Err(e) => {
+                    eprintln!("restore failed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
         }
         Command::Demo { dir, rate } => runtime().block_on(async {
             let (stop, stopped) = tokio::sync::watch::channel(false);
