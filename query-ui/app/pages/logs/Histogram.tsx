@@ -3,6 +3,7 @@ import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { HistogramResponse, TimeWindow } from '../../api';
+import { isUTC } from '../../time';
 
 const HEIGHT = 150;
 
@@ -20,9 +21,13 @@ function timeTicks(_u: uPlot, splits: number[], _axis: number, _space: number, i
   let lastDay = '';
   return splits.map((v) => {
     const d = new Date(v * 1000);
-    const day = `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+    const utc = isUTC();
+    const [y, mo, da, h, mi, s] = utc
+      ? [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
+      : [d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
+    const day = `${y}-${two(mo + 1)}-${two(da)}`;
     if (incr >= 86400) return day.slice(5);
-    const time = `${two(d.getHours())}:${two(d.getMinutes())}${incr < 60 ? `:${two(d.getSeconds())}` : ''}`;
+    const time = `${two(h)}:${two(mi)}${incr < 60 ? `:${two(s)}` : ''}`;
     const label = day === lastDay ? time : `${time}\n${day}`;
     lastDay = day;
     return label;
@@ -36,7 +41,18 @@ const axisStyle = {
   ticks: { stroke: '#d6dbe2', width: 1, size: 4 },
 };
 
-export function Histogram({ data, window }: { data: HistogramResponse; window: TimeWindow }) {
+export function Histogram({
+  data,
+  window,
+  onZoom,
+}: {
+  data: HistogramResponse;
+  window: TimeWindow;
+  /** Called with the dragged-over span, in Unix seconds. */
+  onZoom?: (start: number, end: number) => void;
+}) {
+  const zoom = useRef(onZoom);
+  zoom.current = onZoom;
   const container = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   // The x axis always spans the searched window, even where the buckets are empty.
@@ -49,7 +65,18 @@ export function Histogram({ data, window }: { data: HistogramResponse; window: T
       width: Math.max(el.clientWidth, 200),
       height: HEIGHT,
       legend: { show: false },
-      cursor: { drag: { x: false, y: false }, points: { show: false } },
+      cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
+      hooks: {
+        setSelect: [
+          (u) => {
+            if (u.select.width < 3) return;
+            const a = u.posToVal(u.select.left, 'x');
+            const b = u.posToVal(u.select.left + u.select.width, 'x');
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+            zoom.current?.(Math.floor(a), Math.ceil(b));
+          },
+        ],
+      },
       scales: {
         x: { time: true, range: () => [windowRef.current.start, windowRef.current.end] },
         y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] },
@@ -97,6 +124,7 @@ export function Histogram({ data, window }: { data: HistogramResponse; window: T
       ref={container}
       data-testid="histogram"
       role="img"
+      title="Drag across the histogram to zoom into that time range"
       aria-label={`Histogram of ${data.total} matching logs in ${data.buckets.length} buckets of ${data.step} seconds`}
     />
   );
