@@ -125,9 +125,10 @@ fn series(name: &str, labels: &[(&str, &str)]) -> crate::tsdb::Labels {
 impl HostMetrics {
     fn new() -> HostMetrics {
         HostMetrics {
-            cpu: vec![[0.0; 4]; HOSTS.len() * CPUS],
-            rx: vec![0.0; HOSTS.len()],
-            tx: vec![0.0; HOSTS.len()],
+            // Counters start where a host up for a few days would have them, as real ones do.
+            cpu: (0..HOSTS.len() * CPUS).map(|i| [7.5e5 + i as f64 * 1e4, 2.1e5, 6.3e4, 9.8e3]).collect(),
+            rx: (0..HOSTS.len()).map(|i| 3.2e11 + i as f64 * 4e10).collect(),
+            tx: (0..HOSTS.len()).map(|i| 1.1e11 + i as f64 * 2e10).collect(),
             used_disk: (0..HOSTS.len()).map(|i| DISK_SIZE * (0.35 + 0.1 * i as f64)).collect(),
         }
     }
@@ -244,22 +245,33 @@ pub fn parse_exposition(text: &str) -> Vec<(Vec<(String, String)>, f64)> {
 pub async fn metrics(state: crate::http::AppState, instance: String, mut stop: watch::Receiver<bool>) {
     let mut hosts = HostMetrics::new();
     let now = || time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9;
+    // Time of the last round written; the counters advance by the time since then.
+    let mut last = now();
     if state.metrics.tsdb.head().num_series() == 0 {
+        // Written oldest first, a few minutes per request: the store refuses samples further
+        // behind its newest one than the out-of-order window.
         let end = now();
         let step = 15.0;
-        let mut by_series: std::collections::BTreeMap<Vec<(String, String)>, (crate::tsdb::Labels, Vec<(i64, f64)>)> = Default::default();
         let mut t = end - 1800.0;
         while t < end {
-            for (labels, v) in hosts.round(t, step) {
-                by_series.entry(labels.to_vec()).or_insert_with(|| (labels.clone(), Vec::new())).1.push(((t * 1000.0) as i64, v));
+            let mut by_series: std::collections::BTreeMap<Vec<(String, String)>, (crate::tsdb::Labels, Vec<(i64, f64)>)> =
+                Default::default();
+            for _ in 0..10 {
+                if t >= end {
+                    break;
+                }
+                for (labels, v) in hosts.round(t, step) {
+                    by_series.entry(labels.to_vec()).or_insert_with(|| (labels.clone(), Vec::new())).1.push(((t * 1000.0) as i64, v));
+                }
+                last = t;
+                t += step;
             }
-            t += step;
-        }
-        if let Err(e) = state.metrics.tsdb.write(by_series.into_values().collect()).await {
-            warn!(error = %e, "demo metrics backfill failed");
+            if let Err(e) = state.metrics.tsdb.write(by_series.into_values().collect()).await {
+                warn!(error = %e, "demo metrics backfill failed");
+                break;
+            }
         }
     }
-    let mut last = now();
     let mut tick = tokio::time::interval(Duration::from_secs(METRICS_INTERVAL_SECS));
     loop {
         tokio::select! {

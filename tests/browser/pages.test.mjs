@@ -105,14 +105,15 @@ test('Logs: a known line is found, a field value narrows the results, a histogra
     assert.ok(!levels.includes(level), `level ${level} excluded: ${levels}`);
     await shot(page, 'logs-filtered');
 
-    // Drag across the middle of the histogram: the URL gets an absolute window inside the hour.
+    // Drag across the last quarter of the histogram (where the demo's lines are): the URL gets
+    // an absolute window inside the hour, and the lines in it are still found.
     await page.goto(`${server.base}/logs?range=1h`);
     await settled(page);
     const over = await page.locator('[data-testid=histogram] .u-over').boundingBox();
     const y = over.y + over.height / 2;
-    await page.mouse.move(over.x + over.width * 0.5, y);
+    await page.mouse.move(over.x + over.width * 0.75, y);
     await page.mouse.down();
-    await page.mouse.move(over.x + over.width * 0.9, y, { steps: 8 });
+    await page.mouse.move(over.x + over.width * 0.998, y, { steps: 8 });
     await page.mouse.up();
     await page.waitForFunction(() => new URLSearchParams(location.search).has('from'));
     const url = new URL(page.url());
@@ -122,12 +123,27 @@ test('Logs: a known line is found, a field value narrows the results, a histogra
     assert.equal(url.searchParams.get('range'), null, `a zoom replaces the relative range: ${page.url()}`);
     assert.ok(to > from && to - from < 3600 * 0.6 && to - from > 3600 * 0.2, `zoomed span ${to - from}s`);
     assert.ok(from > now - 3700 && to < now + 600, `zoom inside the last hour: ${from}..${to}`);
-    await settled(page);
+    hits = await settled(page);
+    assert.ok(hits.length > 0, 'the zoomed window holds the recent lines');
     assert.match(await page.textContent('[data-testid=range-button]'), /→/);
     await shot(page, 'logs-zoomed');
     // Back returns to the relative range.
     await page.goBack();
     await page.waitForFunction(() => new URLSearchParams(location.search).get('range') === '1h');
+
+    // Live tail: lines of the demo stream in, newest first, and only those matching the query.
+    await page.goto(`${server.base}/logs?q=service:auth&range=1h`);
+    await settled(page);
+    await page.click('[data-testid=live-button]');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('live') === '1');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=hit]').length >= 3, null, { timeout: 20_000 });
+    const tailed = await page.$$eval('[data-testid=hit-service]', (els) => els.map((e) => e.textContent.trim()));
+    assert.ok(tailed.every((s) => s === 'auth'), `tail honours the query: ${tailed}`);
+    const ids = await page.$$eval('[data-testid=hit]', (els) => els.map((e) => e.getAttribute('data-id'))).then((a) => a.map(BigInt));
+    assert.ok(ids.every((id, i) => i === 0 || ids[i - 1] > id), 'newest arrival first');
+    await shot(page, 'logs-live');
+    await page.click('[data-testid=live-button]');
+    await page.waitForFunction(() => !new URLSearchParams(location.search).has('live'));
   });
 });
 
@@ -223,6 +239,10 @@ test('Dashboards: the three shipped dashboards are listed and their panels show 
     );
     assert.equal(await page.locator('[data-testid=panel-error]').count(), 0);
     await shot(page, 'dashboard-lookout-self');
+    // The demo's backfill is written oldest first: the store refused none of it.
+    const exposition = await (await get(`${server.base}/metrics`)).text();
+    const tooOld = exposition.split('\n').find((l) => l.startsWith('lookout_tsdb_rejected_samples_total') && l.includes('too_old'));
+    assert.ok(!tooOld || Number(tooOld.split(' ').pop()) === 0, `samples refused: ${tooOld}`);
   });
 });
 

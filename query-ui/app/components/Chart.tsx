@@ -30,6 +30,33 @@ export function align(series: Series[]): uPlot.AlignedData {
   return [xs, ...cols] as uPlot.AlignedData;
 }
 
+const two = (n: number) => String(n).padStart(2, '0');
+
+/**
+ * Time tick labels on a 24-hour clock, in local time or UTC per the preference: seconds only
+ * when ticks are under a minute apart, dates alone when they are a day or more apart, and the
+ * date under the first tick of each day otherwise.
+ */
+export function timeTicks(_u: uPlot, splits: number[], _axis: number, _space: number, incr: number): string[] {
+  let lastDay = '';
+  const utc = isUTC();
+  return splits.map((v) => {
+    const d = new Date(v * 1000);
+    const [y, mo, da, h, mi, s] = utc
+      ? [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
+      : [d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
+    const day = `${y}-${two(mo + 1)}-${two(da)}`;
+    if (incr >= 86400) return day.slice(5);
+    const time = `${two(h)}:${two(mi)}${incr < 60 ? `:${two(s)}` : ''}`;
+    const label = day === lastDay ? time : `${time}\n${day}`;
+    lastDay = day;
+    return label;
+  });
+}
+
+/** Width of a y axis that fits its longest label. */
+const axisWidth = (_u: uPlot, values: string[] | null) => (values?.length ? Math.max(...values.map((v) => v.length)) * 6.5 + 16 : 40);
+
 const axisStyle = {
   stroke: '#5b6472',
   font: '11px system-ui, -apple-system, "Segoe UI", sans-serif',
@@ -43,6 +70,7 @@ export function Chart({
   height = 260,
   unit,
   legend = true,
+  live = false,
   onZoom,
 }: {
   series: Series[];
@@ -50,6 +78,8 @@ export function Chart({
   height?: number;
   unit?: string;
   legend?: boolean;
+  /** Legend values follow the cursor (the Metrics page); otherwise the legend only names series. */
+  live?: boolean;
   onZoom?: (start: number, end: number) => void;
 }) {
   const el = useRef<HTMLDivElement>(null);
@@ -61,14 +91,13 @@ export function Chart({
     const opts: uPlot.Options = {
       width: Math.max(box.clientWidth, 200),
       height,
-      tzDate: (ts) => (isUTC() ? uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC') : new Date(ts * 1000)),
-      legend: { show: legend, live: true },
+      legend: { show: legend, live },
       cursor: { drag: { x: !!onZoom, y: false }, points: { size: 6 } },
       select: { show: true, left: 0, top: 0, width: 0, height: 0 },
       scales: { x: { time: true, range: () => [range.start, range.end] } },
       axes: [
-        { ...axisStyle, space: 70 },
-        { ...axisStyle, size: 60, values: (_u, vals) => vals.map((v) => formatValue(v, unit)) },
+        { ...axisStyle, space: 80, values: timeTicks },
+        { ...axisStyle, size: axisWidth, values: (_u, vals) => vals.map((v) => formatValue(v, unit)) },
       ],
       series: [
         {},
@@ -102,7 +131,7 @@ export function Chart({
       resize.disconnect();
       u.destroy();
     };
-  }, [series, range.start, range.end, height, unit, legend]);
+  }, [series, range.start, range.end, height, unit, legend, live]);
 
   return (
     <div

@@ -54,7 +54,7 @@ export function TimePicker({ value, onChange }: { value: RangeSpec; onChange: (s
         onClick={() => setOpen(!open)}
         title={`${formatMs(win.start * 1000, { millis: false })} → ${formatMs(win.end * 1000, { millis: false })} ${utc ? 'UTC' : 'local time'}`}
       >
-        <span aria-hidden="true">🕑</span> {rangeLabel(value)} <span class="muted">{utc ? 'UTC' : ''}</span>
+        {rangeLabel(value)} {utc && <span class="muted">UTC</span>} <span aria-hidden="true" class="caret-down">▾</span>
       </button>
       {open && (
         <div class="time-popover" role="dialog" aria-label="Time range" data-testid="time-popover">

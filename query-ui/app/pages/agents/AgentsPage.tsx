@@ -80,7 +80,9 @@ export function AgentsPage() {
                 <th class="num" title="Retried batches recognised as already stored">
                   Duplicates
                 </th>
-                <th title="Agent-side buffer use and drops are on the agent's own /metrics">Streams</th>
+                <th class="num" title="Files (sink streams) this agent has shipped from; agent-side buffer use and drops are on the agent's own /metrics">
+                  Files
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -99,15 +101,8 @@ export function AgentsPage() {
                     {a.rejected_requests ? `${a.rejected_requests} (${a.rejected_events} events)` : 0}
                   </td>
                   <td class="num">{a.duplicate_batches}</td>
-                  <td class="mono small">
-                    {Object.entries(a.streams)
-                      .slice(0, 4)
-                      .map(([s, off]) => (
-                        <div key={s} title={`highest stored offset ${off}`}>
-                          {s.split('.')[0]} @ {off.toLocaleString()}
-                        </div>
-                      ))}
-                    {Object.keys(a.streams).length > 4 && <div class="muted">+{Object.keys(a.streams).length - 4} more</div>}
+                  <td class="num" title={Object.entries(a.streams).map(([st, off]) => `${st} @ ${off}`).join('\n')}>
+                    {Object.keys(a.streams).length}
                   </td>
                 </tr>
               ))}

@@ -45,7 +45,8 @@ export function PanelView({ panel, values, window, tick, single, viewHref, onZoo
 
   const g = panel.gridPos;
   const style = single ? undefined : { gridColumn: `${g.x + 1} / span ${g.w}`, gridRow: `${g.y + 1} / span ${g.h}` };
-  const height = single ? 480 : Math.max(60, g.h * 30 - 62);
+  // Grid rows are 30px with 8px gaps; minus the header and padding.
+  const height = single ? 480 : Math.max(60, g.h * 30 + (g.h - 1) * 8 - 40);
   const unit = panel.fieldConfig?.defaults?.unit;
 
   return (
@@ -82,7 +83,7 @@ export function PanelView({ panel, values, window, tick, single, viewHref, onZoo
 function Body({ data, panel, height, unit, window, onZoom }: { data: PanelData; panel: Panel; height: number; unit?: string; window: { start: number; end: number }; onZoom: (a: number, b: number) => void }) {
   if (data.kind === 'series') {
     if (!data.series.length) return <p class="panel-empty">No data</p>;
-    return <Chart series={data.series} range={window} height={height - 30} unit={unit} onZoom={onZoom} />;
+    return <Chart series={data.series} range={window} height={height - 12 - 22 * Math.ceil(data.series.length / 4)} unit={unit} onZoom={onZoom} />;
   }
   if (data.kind === 'stat') {
     const steps = panel.fieldConfig?.defaults?.thresholds?.steps ?? [];

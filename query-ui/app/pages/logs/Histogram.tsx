@@ -3,36 +3,12 @@ import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { HistogramResponse, TimeWindow } from '../../api';
-import { isUTC } from '../../time';
+import { timeTicks } from '../../components/Chart';
 
 const HEIGHT = 150;
 
 // Tick increments for counts: whole numbers only (1, 2, 5, 10, 20, 50, ...).
 const countIncrs = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9].flatMap((p) => [p, 2 * p, 5 * p]);
-
-const two = (n: number) => String(n).padStart(2, '0');
-
-/**
- * Local-time tick labels on a 24-hour clock: seconds only when ticks are under a minute
- * apart, dates alone when they are a day or more apart, and the date under the first tick
- * of each day otherwise.
- */
-function timeTicks(_u: uPlot, splits: number[], _axis: number, _space: number, incr: number): string[] {
-  let lastDay = '';
-  return splits.map((v) => {
-    const d = new Date(v * 1000);
-    const utc = isUTC();
-    const [y, mo, da, h, mi, s] = utc
-      ? [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
-      : [d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
-    const day = `${y}-${two(mo + 1)}-${two(da)}`;
-    if (incr >= 86400) return day.slice(5);
-    const time = `${two(h)}:${two(mi)}${incr < 60 ? `:${two(s)}` : ''}`;
-    const label = day === lastDay ? time : `${time}\n${day}`;
-    lastDay = day;
-    return label;
-  });
-}
 
 const axisStyle = {
   stroke: '#5b6472',

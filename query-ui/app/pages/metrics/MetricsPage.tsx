@@ -169,6 +169,7 @@ export function MetricsPage() {
               series={result.series}
               range={result.window}
               height={360}
+              live
               onZoom={(start, end) => go({ ...params, range: { kind: 'absolute', start, end } })}
             />
           ) : (
