@@ -62,9 +62,10 @@ export function get(url, init = {}) {
 
 /**
  * Starts `lookout <command> --listen 127.0.0.1:<free port> --data-dir <temp> ...extra` in `cwd`
- * and resolves once /health/ready answers 200. `cleanups` receives the stop and removal steps.
+ * and resolves once /health/ready answers 200. `cleanups` receives the stop and removal steps;
+ * `prepare(dataDir)` may put files in the data directory first.
  */
-export async function startLookout(command, extra, cleanups, { cwd = repo } = {}) {
+export async function startLookout(command, extra, cleanups, { cwd = repo, prepare } = {}) {
   if (!existsSync(BIN)) {
     throw new Error(
       `${BIN} does not exist: build it with \`cargo build -p aggregator\` (after ` +
@@ -73,6 +74,7 @@ export async function startLookout(command, extra, cleanups, { cwd = repo } = {}
   }
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'lookout-browser-data-'));
   cleanups.push(() => fs.rm(dataDir, { recursive: true, force: true }));
+  if (prepare) await prepare(dataDir);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const proc = spawn(BIN, [command, '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...extra], {

@@ -12,7 +12,9 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { get, launchBrowser, openPage, runCleanups, shot, startLookout, waitFor } from './harness.mjs';
 
 const cleanups = [];
@@ -22,8 +24,15 @@ const MARKER = `browser-marker-${process.pid}-${Date.now()}`;
 
 before(async () => {
   // Run from a directory without ./dashboards: the shipped dashboards come from the binary.
-  server = await startLookout('up', ['--demo-rate', '40'], cleanups, { cwd: os.tmpdir() });
+  // An agent known from an earlier run (agents.json persists the table) that has gone quiet.
+  const prepare = (dir) =>
+    fs.writeFile(
+      path.join(dir, 'agents.json'),
+      JSON.stringify([{ id: 'old-agent', host: 'db-7', version: '0.0.9', first_seen: Date.now() / 1000 - 86400, last_contact: Date.now() / 1000 - 3600, events: 1234, batches: 10, duplicate_batches: 0, rejected_requests: 0, rejected_events: 0, lag_seconds: 0.5, streams: { 'central.abc': 99 } }]),
+    );
+  server = await startLookout('up', ['--demo-rate', '40'], cleanups, { cwd: os.tmpdir(), prepare });
   browser = await launchBrowser(cleanups);
+  await browser.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.base });
 });
 
 after(() => runCleanups(cleanups));
@@ -77,6 +86,20 @@ test('Logs: a known line is found, a field value narrows the results, a histogra
     assert.equal(hits.length, 1, `one hit for the marker: ${JSON.stringify(hits)}`);
     assert.match(hits[0], /payment gateway timeout/);
 
+    // Context: the lines around the hit, the hit itself marked.
+    await page.locator('[data-testid=hit-summary]').first().click();
+    await page.click('[data-testid=context-button]');
+    await page.waitForSelector('[data-testid=context] .context-line.current');
+    assert.match(await page.textContent('[data-testid=context] .current'), new RegExp(MARKER));
+
+    // Field-name completion in the query box.
+    await page.fill('[data-testid=query-input]', '');
+    await page.locator('[data-testid=query-input]').pressSequentially('ord');
+    await page.waitForSelector('[data-testid=completions]');
+    assert.match(await page.textContent('[data-testid=completions]'), /order_id/);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.inputValue('[data-testid=query-input]'), 'order_id:');
+
     // Everything in the last hour, then narrow by clicking a service in the field sidebar.
     await page.goto(`${server.base}/logs?range=1h`);
     await settled(page);
@@ -126,6 +149,11 @@ test('Logs: a known line is found, a field value narrows the results, a histogra
     hits = await settled(page);
     assert.ok(hits.length > 0, 'the zoomed window holds the recent lines');
     assert.match(await page.textContent('[data-testid=range-button]'), /→/);
+    // Copy as link: the exact window, so the link means the same later.
+    await page.click('[data-testid=copy-link]');
+    const copied = new URL(await page.evaluate(() => navigator.clipboard.readText()));
+    assert.equal(copied.searchParams.get('from'), String(from));
+    assert.equal(copied.searchParams.get('to'), String(to));
     await shot(page, 'logs-zoomed');
     // Back returns to the relative range.
     await page.goBack();
@@ -250,12 +278,17 @@ test('Agents: the in-process agent is listed with host, version and traffic', { 
   await waitFor('the agent to appear in /api/v1/agents', async () => (await api('/api/v1/agents')).body.agents?.[0]?.events > 0, { timeout: 20_000, interval: 250 });
   await withPage('agents', t, async (page) => {
     await page.goto(`${server.base}/agents`);
-    const row = page.locator('[data-testid=agent-row]').first();
+    const row = page.locator('[data-testid=agent-row]', { hasNotText: 'db-7' }).first();
     await row.waitFor();
     const text = await row.textContent();
     assert.match(text, /web-\d/, 'host from the demo events');
     assert.match(text, /\d+\.\d+\.\d+/, 'version from the User-Agent');
     assert.equal(await row.getAttribute('data-stale'), 'false');
+    // The agent remembered from agents.json has not been heard from for an hour: it stands out.
+    const old = page.locator('[data-testid=agent-row]', { hasText: 'db-7' });
+    assert.equal(await old.getAttribute('data-stale'), 'true');
+    assert.match(await old.textContent(), /stale/);
+    assert.match(await page.textContent('.summary'), /1 stale/);
     await shot(page, 'agents');
   });
 });
