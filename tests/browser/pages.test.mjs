@@ -240,7 +240,8 @@ test('Dashboards: the three shipped dashboards are listed and their panels show 
     await shot(page, 'dashboard-host-overview');
 
     // A variable narrows every panel, and lives in the URL.
-    await page.selectOption('[data-testid=var-instance]', 'web-1:9100');
+    await page.click('[data-testid=var-instance]');
+    await page.click('.variable-options label[data-value="web-1:9100"]');
     await page.waitForFunction(() => new URLSearchParams(location.search).get('var-instance') === 'web-1:9100');
     await page.waitForFunction(() => document.querySelector('[data-testid=panel][aria-label="Hosts up"] [data-testid=stat-value]')?.textContent.trim() === '1');
     // One panel alone, by URL.

@@ -233,30 +233,57 @@ function DashboardView({ uid }: { uid: string }) {
 }
 
 function VariablePicker({ v, options, selected, onChange }: { v: Variable; options?: string[]; selected: string[]; onChange: (vals: string[]) => void }) {
-  const ref = useRef<HTMLSelectElement>(null);
+  const [open, setOpen] = useState(false);
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const close = (e: MouseEvent) => box.current && !box.current.contains(e.target as Node) && setOpen(false);
+    document.addEventListener('mousedown', close);
+    return () => document.removeEventListener('mousedown', close);
+  }, [open]);
   const opts = [...(v.includeAll ? [ALL] : []), ...(options ?? [])];
   for (const s of selected) if (!opts.includes(s)) opts.push(s);
+  const name = (o: string) => (o === ALL ? 'All' : o);
+  const label = v.label ?? v.name;
+
+  if (!v.multi)
+    return (
+      <label class="variable">
+        <span>{label}</span>
+        <select data-testid={`var-${v.name}`} value={selected[0]} onChange={(e) => onChange([e.currentTarget.value])}>
+          {opts.map((o) => (
+            <option key={o} value={o}>
+              {name(o)}
+            </option>
+          ))}
+        </select>
+      </label>
+    );
+
+  const toggle = (o: string) => {
+    if (o === ALL) return onChange([ALL]);
+    const base = selected.filter((x) => x !== ALL);
+    const next = base.includes(o) ? base.filter((x) => x !== o) : [...base, o];
+    onChange(next.length ? next : v.includeAll ? [ALL] : [o]);
+  };
   return (
-    <label class="variable">
-      <span>{v.label ?? v.name}</span>
-      <select
-        ref={ref}
-        data-testid={`var-${v.name}`}
-        multiple={v.multi}
-        size={v.multi ? Math.min(4, Math.max(2, opts.length)) : undefined}
-        onChange={(e) => {
-          const vals = Array.from(e.currentTarget.selectedOptions).map((o) => o.value);
-          // Choosing a value next to "All" means that value alone.
-          onChange(vals.length > 1 ? vals.filter((x) => x !== ALL) : vals);
-        }}
-      >
-        {opts.map((o) => (
-          <option key={o} value={o} selected={selected.includes(o)}>
-            {o === ALL ? 'All' : o}
-          </option>
-        ))}
-      </select>
-      {options === undefined && <span class="muted">…</span>}
-    </label>
+    <div class="variable" ref={box} onKeyDown={(e) => e.key === 'Escape' && setOpen(false)}>
+      <span>{label}</span>
+      <button type="button" class="variable-button" data-testid={`var-${v.name}`} aria-haspopup="listbox" aria-expanded={open} onClick={() => setOpen(!open)}>
+        {selected.map(name).join(' + ') || '—'} <span aria-hidden="true">▾</span>
+      </button>
+      {open && (
+        <ul class="variable-options" role="listbox" aria-multiselectable="true" aria-label={label}>
+          {options === undefined && <li class="muted">Loading…</li>}
+          {opts.map((o) => (
+            <li key={o} role="option" aria-selected={selected.includes(o)}>
+              <label data-value={o}>
+                <input type="checkbox" checked={selected.includes(o)} onChange={() => toggle(o)} /> {name(o)}
+              </label>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
   );
 }
