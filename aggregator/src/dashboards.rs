@@ -56,6 +56,8 @@ pub struct Summary {
     pub uid: String,
     /// Its `title`.
     pub title: String,
+    /// Its `description`, empty if none.
+    pub description: String,
     /// Its `tags`.
     pub tags: Vec<String>,
     /// The file it came from.
@@ -78,7 +80,7 @@ pub struct FileError {
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
     /// The uid has characters a uid never has.
-    #[error("{0:?} is not a dashboard uid (1-64 characters of [A-Za-z0-9._-])")]
+    #[error("{0:?} is not a dashboard uid (1-64 characters of [A-Za-z0-9_-])")]
     BadUid(String),
     /// No listed dashboard has that uid.
     #[error("no dashboard with uid {0:?}")]
@@ -88,12 +90,16 @@ pub enum DashboardError {
     Io(String, std::io::Error),
 }
 
+/// Grafana's uid alphabet; no dots, so no uid can read as a path.
 fn valid_uid(uid: &str) -> bool {
-    !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
-/// Reads every dashboard file: `(file name, parsed JSON)` or an error per file, by file name.
-fn read_all(source: &Source) -> Result<Vec<(String, Result<Value, String>)>, DashboardError> {
+/// A file's name and its JSON, or why it could not be read.
+type ReadFile = (String, Result<Value, String>);
+
+/// Reads every dashboard file, by file name.
+fn read_all(source: &Source) -> Result<Vec<ReadFile>, DashboardError> {
     let mut out = Vec::new();
     match source {
         Source::Shipped => {
@@ -146,13 +152,14 @@ pub fn list(source: &Source) -> Result<(Vec<Summary>, Vec<FileError>), Dashboard
                     .and_then(Value::as_array)
                     .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
                     .unwrap_or_default();
-                dashboards.push(Summary { uid, title, tags, file, problems: check(&v) });
+                let description = v.get("description").and_then(Value::as_str).unwrap_or("").to_string();
+                dashboards.push(Summary { uid, title, description, tags, file, problems: check(&v) });
             }
             Ok(_) => errors.push(FileError { file, error: "not a JSON object".into() }),
             Err(error) => errors.push(FileError { file, error }),
         }
     }
-    dashboards.sort_by(|a, b| a.title.to_lowercase().cmp(&b.title.to_lowercase()));
+    dashboards.sort_by_key(|a| a.title.to_lowercase());
     Ok((dashboards, errors))
 }
 

@@ -100,6 +100,9 @@ fn line(seq: u64) -> (&'static str, String) {
     (service, v.to_string())
 }
 
+/// One series and its samples, as `Tsdb::write` takes them.
+type Series = (crate::tsdb::Labels, Vec<(i64, f64)>);
+
 /// Seconds between two rounds of demo metrics.
 pub const METRICS_INTERVAL_SECS: u64 = 5;
 
@@ -254,8 +257,7 @@ pub async fn metrics(state: crate::http::AppState, instance: String, mut stop: w
         let step = 15.0;
         let mut t = end - 1800.0;
         while t < end {
-            let mut by_series: std::collections::BTreeMap<Vec<(String, String)>, (crate::tsdb::Labels, Vec<(i64, f64)>)> =
-                Default::default();
+            let mut by_series: std::collections::BTreeMap<Vec<(String, String)>, Series> = Default::default();
             for _ in 0..10 {
                 if t >= end {
                     break;
@@ -279,7 +281,7 @@ pub async fn metrics(state: crate::http::AppState, instance: String, mut stop: w
             _ = tick.tick() => {
                 let t = now();
                 let ts = (t * 1000.0) as i64;
-                let mut batch: Vec<(crate::tsdb::Labels, Vec<(i64, f64)>)> =
+                let mut batch: Vec<Series> =
                     hosts.round(t, (t - last).max(0.001)).into_iter().map(|(l, v)| (l, vec![(ts, v)])).collect();
                 last = t;
                 for (mut labels, v) in parse_exposition(&crate::http::metrics_text(&state)) {

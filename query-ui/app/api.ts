@@ -273,6 +273,7 @@ export function labelNames(match?: string, signal?: AbortSignal): Promise<string
 export interface DashboardSummary {
   uid: string;
   title: string;
+  description: string;
   tags: string[];
   file: string;
   problems?: string[];

@@ -42,7 +42,7 @@ function DashboardList() {
               <a href={`/dashboards/${encodeURIComponent(d.uid)}`} onClick={onLinkClick} data-testid="dashboard-link">
                 {d.title}
               </a>
-              <span class="muted"> {d.file}</span>
+              {d.description && <p class="dashboard-description">{d.description}</p>}
               {d.tags.map((t) => (
                 <span class="tag" key={t}>
                   {t}
