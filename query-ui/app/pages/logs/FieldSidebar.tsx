@@ -36,9 +36,9 @@ export function FieldSidebar({ fields, error, onFilter }: Props) {
                       return n;
                     })
                   }
-                  title={f.exact ? 'counted over every match' : `counted over the newest ${fields.sampled} matches`}
+                  title={`${f.name} is in ${f.count.toLocaleString()} of ${base.toLocaleString()} ${f.exact ? 'matches' : `sampled matches (the newest ${fields.sampled})`}`}
                 >
-                  {f.name} <span class="muted">{f.exact ? '' : '~'}{f.values.length}</span>
+                  {f.name} <span class="muted">{base ? `${Math.round((100 * f.count) / base)}%` : ''}</span>
                 </button>
                 {isOpen && (
                   <ul class="field-values">
