@@ -159,6 +159,28 @@ test('Logs: a known line is found, a field value narrows the results, a histogra
     await page.goBack();
     await page.waitForFunction(() => new URLSearchParams(location.search).get('range') === '1h');
 
+    // An absolute range typed in UTC: the URL carries exactly that window and times show in UTC.
+    const a = Math.floor(Date.now() / 1000) - 1800;
+    const b = a + 1800 + 60;
+    const utcText = (t) => new Date(t * 1000).toISOString().slice(0, 19).replace('T', ' ');
+    await page.click('[data-testid=range-button]');
+    await page.locator('input[name=tz]').nth(1).check();
+    await page.fill('[data-testid=range-from]', utcText(a));
+    await page.fill('[data-testid=range-to]', utcText(b));
+    await page.click('[data-testid=range-apply]');
+    await page.waitForFunction(([a, b]) => {
+      const p = new URLSearchParams(location.search);
+      return p.get('from') === String(a) && p.get('to') === String(b);
+    }, [a, b]);
+    await settled(page);
+    assert.match(await page.textContent('[data-testid=range-button]'), /UTC/);
+    const stamp = page.locator('[data-testid=hit] time').first();
+    const iso = await stamp.getAttribute('datetime');
+    assert.equal((await stamp.textContent()).trim(), iso.slice(0, 23).replace('T', ' '), 'shown in UTC');
+    await page.click('[data-testid=range-button]');
+    await page.locator('input[name=tz]').nth(0).check();
+    await page.keyboard.press('Escape');
+
     // Live tail: lines of the demo stream in, newest first, and only those matching the query.
     await page.goto(`${server.base}/logs?q=service:auth&range=1h`);
     await settled(page);
