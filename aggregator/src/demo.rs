@@ -100,6 +100,203 @@ fn line(seq: u64) -> (&'static str, String) {
     (service, v.to_string())
 }
 
+/// One series and its samples, as `Tsdb::write` takes them.
+type Series = (crate::tsdb::Labels, Vec<(i64, f64)>);
+
+/// Seconds between two rounds of demo metrics.
+pub const METRICS_INTERVAL_SECS: u64 = 5;
+
+/// node_exporter-like counters and gauges of the demo hosts, advanced a round at a time.
+struct HostMetrics {
+    cpu: Vec<[f64; 4]>,
+    rx: Vec<f64>,
+    tx: Vec<f64>,
+    used_disk: Vec<f64>,
+}
+
+const CPU_MODES: [&str; 4] = ["idle", "user", "system", "iowait"];
+const CPUS: usize = 2;
+const MEM_TOTAL: f64 = 8.0 * 1024.0 * 1024.0 * 1024.0;
+const DISK_SIZE: f64 = 50.0 * 1e9;
+
+fn series(name: &str, labels: &[(&str, &str)]) -> crate::tsdb::Labels {
+    let mut pairs = vec![("__name__".to_string(), name.to_string())];
+    pairs.extend(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    crate::tsdb::Labels::new(pairs)
+}
+
+impl HostMetrics {
+    fn new() -> HostMetrics {
+        HostMetrics {
+            // Counters start where a host up for a few days would have them, as real ones do.
+            cpu: (0..HOSTS.len() * CPUS).map(|i| [7.5e5 + i as f64 * 1e4, 2.1e5, 6.3e4, 9.8e3]).collect(),
+            rx: (0..HOSTS.len()).map(|i| 3.2e11 + i as f64 * 4e10).collect(),
+            tx: (0..HOSTS.len()).map(|i| 1.1e11 + i as f64 * 2e10).collect(),
+            used_disk: (0..HOSTS.len()).map(|i| DISK_SIZE * (0.35 + 0.1 * i as f64)).collect(),
+        }
+    }
+
+    /// Advances by `dt` seconds to `t` (Unix seconds) and returns one sample per series at `t`.
+    fn round(&mut self, t: f64, dt: f64) -> Vec<(crate::tsdb::Labels, f64)> {
+        let mut rng = rand::rng();
+        let mut out = Vec::new();
+        for (h, host) in HOSTS.iter().enumerate() {
+            let instance = format!("{host}:9100");
+            let base = [("instance", instance.as_str()), ("job", "node")];
+            let wave = ((t / 600.0) + h as f64 * 2.1).sin();
+            let busy = (0.25 + 0.18 * wave + rng.random_range(-0.05..0.05)).clamp(0.02, 0.98);
+            for c in 0..CPUS {
+                let cpu = &mut self.cpu[h * CPUS + c];
+                let shares = [1.0 - busy, busy * 0.7, busy * 0.25, busy * 0.05];
+                let cpu_label = c.to_string();
+                for (m, mode) in CPU_MODES.iter().enumerate() {
+                    cpu[m] += shares[m] * dt;
+                    out.push((series("node_cpu_seconds_total", &[base[0], base[1], ("cpu", &cpu_label), ("mode", mode)]), cpu[m]));
+                }
+            }
+            let available = MEM_TOTAL * (0.5 - 0.2 * wave + rng.random_range(-0.02..0.02));
+            out.push((series("node_memory_MemAvailable_bytes", &base), available.round()));
+            out.push((series("node_memory_MemTotal_bytes", &base), MEM_TOTAL));
+            out.push((series("node_load1", &base), (busy * CPUS as f64 * 1.3 + rng.random_range(0.0..0.2)).max(0.0)));
+            self.used_disk[h] = (self.used_disk[h] + rng.random_range(0.0..2e5) * dt).min(DISK_SIZE * 0.97);
+            for (mount, share) in [("/", 1.0), ("/var", 0.6)] {
+                let fs = [
+                    base[0],
+                    base[1],
+                    ("device", if mount == "/" { "/dev/sda1" } else { "/dev/sdb1" }),
+                    ("fstype", "ext4"),
+                    ("mountpoint", mount),
+                ];
+                out.push((series("node_filesystem_avail_bytes", &fs), ((DISK_SIZE - self.used_disk[h]) * share).round()));
+                out.push((series("node_filesystem_size_bytes", &fs), DISK_SIZE));
+            }
+            self.rx[h] += (4e5 + 3e5 * wave + rng.random_range(0.0..1e5)).max(0.0) * dt;
+            self.tx[h] += (1.5e5 + 1e5 * wave + rng.random_range(0.0..5e4)).max(0.0) * dt;
+            let dev = [base[0], base[1], ("device", "eth0")];
+            out.push((series("node_network_receive_bytes_total", &dev), self.rx[h].round()));
+            out.push((series("node_network_transmit_bytes_total", &dev), self.tx[h].round()));
+        }
+        out
+    }
+}
+
+/// Parses Prometheus/OpenMetrics text exposition into `(labels with __name__, value)`. Lines
+/// it cannot read are skipped (this reads only Lookout's own, well-formed output).
+pub fn parse_exposition(text: &str) -> Vec<(Vec<(String, String)>, f64)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+        let mut labels = vec![("__name__".to_string(), line[..name_end].to_string())];
+        let mut rest = &line[name_end..];
+        if let Some(body) = rest.strip_prefix('{') {
+            let mut chars = body.char_indices().peekable();
+            let mut end = None;
+            loop {
+                while chars.peek().is_some_and(|(_, c)| *c == ',' || c.is_whitespace()) {
+                    chars.next();
+                }
+                match chars.peek() {
+                    Some((i, '}')) => {
+                        end = Some(*i + 1);
+                        break;
+                    }
+                    None => break,
+                    _ => {}
+                }
+                let mut name = String::new();
+                for (_, c) in chars.by_ref() {
+                    if c == '=' {
+                        break;
+                    }
+                    name.push(c);
+                }
+                if !matches!(chars.next(), Some((_, '"'))) {
+                    break;
+                }
+                let mut value = String::new();
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => match chars.next() {
+                            Some((_, 'n')) => value.push('\n'),
+                            Some((_, other)) => value.push(other),
+                            None => {}
+                        },
+                        c => value.push(c),
+                    }
+                }
+                labels.push((name.trim().to_string(), value));
+            }
+            let Some(end) = end else { continue };
+            rest = &body[end..];
+        }
+        let Some(v) = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()) else { continue };
+        out.push((labels, v));
+    }
+    out
+}
+
+/// Feeds the metrics store of `lookout up` until `stop`: every few seconds, synthetic
+/// node_exporter series for the demo hosts (so the Host overview dashboard has data without a
+/// real exporter) and Lookout's own `/metrics` (job `lookout`), written through the same
+/// durable path as remote_write. On a store that has no series yet, the last 30 minutes of the
+/// host series are written first so that graphs are not empty on first start.
+pub async fn metrics(state: crate::http::AppState, instance: String, mut stop: watch::Receiver<bool>) {
+    let mut hosts = HostMetrics::new();
+    let now = || time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9;
+    // Time of the last round written; the counters advance by the time since then.
+    let mut last = now();
+    if state.metrics.tsdb.head().num_series() == 0 {
+        // Written oldest first, a few minutes per request: the store refuses samples further
+        // behind its newest one than the out-of-order window.
+        let end = now();
+        let step = 15.0;
+        let mut t = end - 1800.0;
+        while t < end {
+            let mut by_series: std::collections::BTreeMap<Vec<(String, String)>, Series> = Default::default();
+            for _ in 0..10 {
+                if t >= end {
+                    break;
+                }
+                for (labels, v) in hosts.round(t, step) {
+                    by_series.entry(labels.to_vec()).or_insert_with(|| (labels.clone(), Vec::new())).1.push(((t * 1000.0) as i64, v));
+                }
+                last = t;
+                t += step;
+            }
+            if let Err(e) = state.metrics.tsdb.write(by_series.into_values().collect()).await {
+                warn!(error = %e, "demo metrics backfill failed");
+                break;
+            }
+        }
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(METRICS_INTERVAL_SECS));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {
+                let t = now();
+                let ts = (t * 1000.0) as i64;
+                let mut batch: Vec<Series> =
+                    hosts.round(t, (t - last).max(0.001)).into_iter().map(|(l, v)| (l, vec![(ts, v)])).collect();
+                last = t;
+                for (mut labels, v) in parse_exposition(&crate::http::metrics_text(&state)) {
+                    labels.push(("instance".into(), instance.clone()));
+                    labels.push(("job".into(), "lookout".into()));
+                    batch.push((crate::tsdb::Labels::new(labels), vec![(ts, v)]));
+                }
+                if let Err(e) = state.metrics.tsdb.write(batch).await {
+                    debug!(error = %e, "demo metrics write failed");
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +310,46 @@ mod tests {
             for k in ["timestamp", "level", "message", "host", "latency_ms"] {
                 assert!(v.get(k).is_some(), "{k} missing in {l}");
             }
+        }
+    }
+
+    #[test]
+    fn exposition_lines_become_labelled_samples() {
+        let text = "# HELP x_total X\n# TYPE x_total counter\nx_total{protocol=\"otlp\",code=\"200\"} 12\n\
+                    y_bucket{le=\"+Inf\",path=\"a \\\"b\\\" c\"} 3.5\nplain 1e3\nbroken{a=\"1\" \n";
+        let got = parse_exposition(text);
+        let l = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            vec![
+                (l(&[("__name__", "x_total"), ("protocol", "otlp"), ("code", "200")]), 12.0),
+                (l(&[("__name__", "y_bucket"), ("le", "+Inf"), ("path", "a \"b\" c")]), 3.5),
+                (l(&[("__name__", "plain")]), 1000.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn host_counters_only_grow() {
+        let mut h = HostMetrics::new();
+        let first = h.round(1000.0, 5.0);
+        let second = h.round(1005.0, 5.0);
+        assert_eq!(first.len(), second.len());
+        for ((l1, v1), (l2, v2)) in first.iter().zip(&second) {
+            assert_eq!(l1.to_vec(), l2.to_vec());
+            if l1.get("__name__").is_some_and(|n| n.ends_with("_total")) {
+                assert!(v2 >= v1, "{l1:?}: {v1} then {v2}");
+            }
+        }
+        let names: std::collections::BTreeSet<_> = first.iter().filter_map(|(l, _)| l.get("__name__").map(str::to_string)).collect();
+        for n in [
+            "node_cpu_seconds_total",
+            "node_memory_MemAvailable_bytes",
+            "node_load1",
+            "node_filesystem_avail_bytes",
+            "node_network_receive_bytes_total",
+        ] {
+            assert!(names.contains(n), "{n} missing");
         }
     }
 

@@ -36,6 +36,10 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// The metrics store and PromQL engine.
     pub metrics: Arc<crate::metrics_api::Metrics>,
+    /// Agents that shipped logs here (`GET /api/v1/agents`).
+    pub agents: Arc<crate::agents::Agents>,
+    /// Where dashboards are read from (`GET /api/v1/dashboards`).
+    pub dashboards: crate::dashboards::Source,
 }
 
 /// An API error with its status.
@@ -118,6 +122,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/logs/context", get(context))
         .route("/api/v1/logs/tail", get(tail))
         .route("/loki/api/v1/push", post(loki_push))
+        .route("/api/v1/agents", get(agents))
+        .route("/api/v1/dashboards", get(dashboards))
+        .route("/api/v1/dashboards/{uid}", get(dashboard))
         .route("/metrics", get(metrics))
         .route("/health/live", get(|| async { "ok\n" }))
         .route("/health/ready", get(ready))
@@ -203,7 +210,7 @@ async fn otlp_logs(State(state): State<AppState>, headers: HeaderMap, body: Body
         let batch = batch_id(&headers)?;
         let raw = state.ingest.decode_body(header_str(&headers, header::CONTENT_ENCODING), &body)?;
         let events = otlp::decode(header_str(&headers, header::CONTENT_TYPE), &raw)?;
-        let accepted = state.ingest.logs("otlp", batch, events).await?;
+        let accepted = store_logs(&state, &headers, "otlp", batch, events).await?;
         // OTLP/HTTP success response: an ExportLogsServiceResponse; JSON clients get `{}`.
         Ok::<_, ApiError>(Json(json!({ "accepted": accepted.accepted, "duplicate": accepted.duplicate })))
     }
@@ -217,11 +224,76 @@ async fn ndjson_logs(State(state): State<AppState>, headers: HeaderMap, body: Bo
         let batch = batch_id(&headers)?;
         let raw = state.ingest.decode_body(header_str(&headers, header::CONTENT_ENCODING), &body)?;
         let events = ndjson::decode(&raw, now_ns())?;
-        let accepted = state.ingest.logs("ndjson", batch, events).await?;
+        let accepted = store_logs(&state, &headers, "ndjson", batch, events).await?;
         Ok::<_, ApiError>(Json(json!({ "accepted": accepted.accepted, "duplicate": accepted.duplicate })))
     }
     .await;
     finish(&state, "ndjson", result)
+}
+
+/// Stores `events`; a request carrying a `Lookout-Batch` id also updates that agent's entry in
+/// the agent table (stored, duplicate or refused).
+async fn store_logs(
+    state: &AppState,
+    headers: &HeaderMap,
+    protocol: &'static str,
+    batch: Option<wire::BatchId>,
+    events: Vec<wire::LogEvent>,
+) -> Result<crate::ingest::Accepted, ApiError> {
+    use crate::agents::{Contact, Outcome};
+    let Some(id) = batch.clone() else {
+        return Ok(state.ingest.logs(protocol, None, events).await?);
+    };
+    let n = events.len();
+    let host = events.iter().map(|e| e.host.as_str()).find(|h| !h.is_empty()).map(str::to_string);
+    let newest_ns = events.iter().map(|e| e.timestamp).max();
+    let result = state.ingest.logs(protocol, batch, events).await;
+    let contact = Contact { batch: &id, user_agent: header_str(headers, header::USER_AGENT), events: n, host: host.as_deref(), newest_ns };
+    let outcome = match &result {
+        Ok(a) if a.duplicate => Outcome::Duplicate,
+        Ok(_) => Outcome::Stored,
+        Err(_) => Outcome::Rejected,
+    };
+    state.agents.record(&contact, outcome);
+    Ok(result?)
+}
+
+/// `GET /api/v1/agents`: every agent that shipped logs here (see `agents.rs`).
+async fn agents(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.agents.snapshot())
+}
+
+fn dashboard_error(e: crate::dashboards::DashboardError) -> ApiError {
+    use crate::dashboards::DashboardError as E;
+    let status = match &e {
+        E::BadUid(_) => StatusCode::BAD_REQUEST,
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::Io(..) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError { status, message: e.to_string(), position: None, retry_after: None }
+}
+
+/// `GET /api/v1/dashboards`: `{"dashboards":[{uid,title,tags,file,problems?}],"errors":[{file,error}]}`.
+async fn dashboards(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let source = state.dashboards.clone();
+    let (list, errors) = tokio::task::spawn_blocking(move || crate::dashboards::list(&source))
+        .await
+        .map_err(|e| ApiError::bad_request(format!("dashboards task failed: {e}")))?
+        .map_err(dashboard_error)?;
+    Ok(Json(json!({ "dashboards": list, "errors": errors })))
+}
+
+/// `GET /api/v1/dashboards/<uid>`: the dashboard's JSON as written in its file.
+async fn dashboard(
+    State(state): State<AppState>,
+    axum::extract::Path(uid): axum::extract::Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let source = state.dashboards.clone();
+    tokio::task::spawn_blocking(move || crate::dashboards::get(&source, &uid))
+        .await
+        .map_err(|e| ApiError::bad_request(format!("dashboards task failed: {e}")))?
+        .map(Json)
+        .map_err(dashboard_error)
 }
 
 /// Parses `start`/`end`: RFC 3339, or Unix seconds (fractions allowed).
@@ -427,7 +499,7 @@ async fn loki_push(State(state): State<AppState>, headers: HeaderMap, body: Body
         let batch = batch_id(&headers)?;
         let raw = state.ingest.decode_body(header_str(&headers, header::CONTENT_ENCODING), &body)?;
         let events = loki::decode(header_str(&headers, header::CONTENT_TYPE), &raw, state.ingest.max_body_bytes)?;
-        let accepted = state.ingest.logs("loki", batch, events).await?;
+        let accepted = store_logs(&state, &headers, "loki", batch, events).await?;
         Ok::<_, ApiError>(Json(json!({ "accepted": accepted.accepted, "duplicate": accepted.duplicate })))
     }
     .await;
@@ -436,12 +508,18 @@ async fn loki_push(State(state): State<AppState>, headers: HeaderMap, body: Body
     if ok { StatusCode::NO_CONTENT.into_response() } else { resp }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// Everything `/metrics` exports, without the trailing `# EOF`.
+pub fn metrics_text(state: &AppState) -> String {
     let mut text = state.telemetry.encode();
     if let Some(a) = &state.agent_telemetry {
         text.push_str(&a.encode());
     }
     text.push_str(&state.metrics.tsdb.encode_metrics());
+    text
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = metrics_text(&state);
     text.push_str("# EOF\n");
     ([(header::CONTENT_TYPE, agent::telemetry::CONTENT_TYPE)], text).into_response()
 }

@@ -5,8 +5,10 @@
 //! starts and stops everything in one place; [`up`] is the all-in-one `lookout up`.
 #![warn(missing_docs)]
 
+pub mod agents;
 pub mod backup;
 pub mod config;
+pub mod dashboards;
 pub mod demo;
 pub mod group_commit;
 pub mod http;

@@ -114,6 +114,12 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            // A relative dashboards_dir is relative to the config file, as `check-config` reads it.
+            if let (Some(file), Some(dir)) = (config.as_ref(), cfg.dashboards_dir.as_ref())
+                && dir.is_relative()
+            {
+                cfg.dashboards_dir = Some(file.parent().unwrap_or(std::path::Path::new(".")).join(dir));
+            }
             if let Some(l) = listen {
                 cfg.listen = l;
             }

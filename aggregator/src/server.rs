@@ -30,6 +30,10 @@ pub struct Server {
     stop_http: oneshot::Sender<()>,
     http: tokio::task::JoinHandle<()>,
     indexer: std::sync::mpsc::Sender<IndexerMsg>,
+    /// Shared state of the handlers (`lookout up` feeds its demo metrics through it).
+    pub state: AppState,
+    stop_agents: oneshot::Sender<()>,
+    agents_task: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -70,14 +74,33 @@ impl Server {
         let ingest = Arc::new(Ingest::new(wal, store.clone(), telemetry.clone(), cfg.ingest.max_pending_events, cfg.ingest.max_body_bytes));
         let ready = Arc::new(AtomicBool::new(false));
         let metrics = crate::metrics_api::open(&cfg.data_dir, cfg).context("cannot open the metrics store")?;
-        let state = AppState { ingest, store, telemetry, agent_telemetry, ready: ready.clone(), metrics };
+        let agents = Arc::new(crate::agents::Agents::open(&cfg.data_dir));
+        let dashboards = crate::dashboards::Source::resolve(cfg.dashboards_dir.as_deref(), std::path::Path::new("."));
+        info!(source = ?dashboards, "dashboards");
+        let state =
+            AppState { ingest, store, telemetry, agent_telemetry, ready: ready.clone(), metrics, agents: agents.clone(), dashboards };
+        // The agent table is written every few seconds when it changed, and once more at stop.
+        let (stop_agents, mut agents_stopped) = oneshot::channel::<()>();
+        let agents_task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = &mut agents_stopped => break,
+                    _ = tick.tick() => {
+                        let a = agents.clone();
+                        let _ = tokio::task::spawn_blocking(move || a.persist()).await;
+                    }
+                }
+            }
+            let _ = tokio::task::spawn_blocking(move || agents.persist()).await;
+        });
         let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {
             warn!(%addr, "listening on a non-loopback address without TLS; anyone who can reach it can read and write logs");
         }
         let (stop_http, stopped) = oneshot::channel::<()>();
-        let app = router(state);
+        let app = router(state.clone());
         let http = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
@@ -91,7 +114,7 @@ impl Server {
         if !query_ui::is_built() {
             warn!("the web UI was not built into this binary; build it with: {}", query_ui::BUILD_HINT);
         }
-        Ok(Server { addr, stop_http, http, indexer })
+        Ok(Server { addr, stop_http, http, indexer, state, stop_agents, agents_task })
     }
 
     /// Finishes in-flight requests (up to `deadline`), then commits the index and stops.
@@ -102,6 +125,8 @@ impl Server {
             warn!("HTTP requests still running at the shutdown deadline; aborting them");
             http.abort();
         }
+        let _ = self.stop_agents.send(());
+        let _ = self.agents_task.await;
         let (done, wait) = std::sync::mpsc::channel();
         if self.indexer.send(IndexerMsg::Stop(done)).is_ok() {
             let _ = tokio::task::spawn_blocking(move || wait.recv_timeout(Duration::from_secs(30))).await;

@@ -11,6 +11,22 @@ export function App() {
     document.title = route ? `${route.title} · Lookout` : 'Not found · Lookout';
   }, [route]);
 
+  // "/" focuses the page's query box, as in Kibana and Grafana.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement;
+      if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName)) return;
+      const box = document.querySelector<HTMLElement>('.query-input');
+      if (box) {
+        e.preventDefault();
+        box.focus();
+      }
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, []);
+
   const Page = route?.component;
   return (
     <div class="shell">

@@ -113,3 +113,198 @@ export function logsHistogram(
     signal,
   );
 }
+
+/** Sends `body` as JSON with `method` and decodes the JSON answer (an empty body is `{}`). */
+export async function sendJSON<T>(method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      headers: { Accept: 'application/json', ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new ApiError(`cannot reach the server: ${(err as Error).message}`, 0);
+  }
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    parsed = undefined;
+  }
+  if (!res.ok) {
+    const obj = (parsed ?? {}) as { error?: unknown; message?: unknown };
+    const msg =
+      typeof obj.error === 'string'
+        ? obj.error
+        : typeof parsed === 'string'
+          ? parsed
+          : typeof obj.message === 'string'
+            ? obj.message
+            : `HTTP ${res.status} ${res.statusText}${text && parsed === undefined ? `: ${text.slice(0, 200)}` : ''}`;
+    throw new ApiError(msg, res.status);
+  }
+  return (parsed ?? {}) as T;
+}
+
+// ---- logs: fields and context ----------------------------------------------------------------
+
+export interface FieldSummary {
+  name: string;
+  count: number;
+  exact: boolean;
+  values: { value: string; count: number }[];
+}
+
+export interface FieldsResponse {
+  total: number;
+  sampled: number;
+  fields: FieldSummary[];
+}
+
+export function logFields(q: string, window: TimeWindow, signal?: AbortSignal): Promise<FieldsResponse> {
+  return getJSON<FieldsResponse>('/api/v1/logs/fields', { q, start: window.start, end: window.end }, signal);
+}
+
+export interface ContextResponse {
+  before: LogHit[];
+  line: LogHit;
+  after: LogHit[];
+}
+
+export function logContext(id: string, n: number, signal?: AbortSignal): Promise<ContextResponse> {
+  return getJSON<ContextResponse>('/api/v1/logs/context', { id, before: n, after: n }, signal);
+}
+
+export interface PagedSearch extends SearchResponse {
+  next_cursor?: string | null;
+}
+
+export function searchPage(
+  q: string,
+  window: TimeWindow,
+  limit: number,
+  cursor: string | undefined,
+  signal?: AbortSignal,
+): Promise<PagedSearch> {
+  return getJSON<PagedSearch>(
+    '/api/v1/logs/search',
+    { q, start: window.start, end: window.end, limit, order: 'desc', cursor },
+    signal,
+  );
+}
+
+// ---- Prometheus API ---------------------------------------------------------------------------
+
+/** One series of a range query: labels and [unix seconds, "value"] pairs. */
+export interface PromMatrixSeries {
+  metric: Record<string, string>;
+  values: [number, string][];
+}
+
+export interface PromVectorSample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+export type PromData =
+  | { resultType: 'matrix'; result: PromMatrixSeries[] }
+  | { resultType: 'vector'; result: PromVectorSample[] }
+  | { resultType: 'scalar'; result: [number, string] }
+  | { resultType: 'string'; result: [number, string] };
+
+/**
+ * GETs a Prometheus API path and unwraps its envelope: `data` on success, an `ApiError` with
+ * the server's `error` text (and `errorType`) otherwise.
+ */
+export async function promGet<T>(path: string, params: Record<string, string | number | string[] | undefined>, signal?: AbortSignal): Promise<T> {
+  const query = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) query.append(k, x);
+    else query.set(k, String(v));
+  }
+  let res: Response;
+  try {
+    res = await fetch(`${path}?${query}`, { signal, headers: { Accept: 'application/json' } });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    throw new ApiError(`cannot reach the server: ${(err as Error).message}`, 0);
+  }
+  const text = await res.text();
+  let body: { status?: string; data?: T; error?: string; errorType?: string } | undefined;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  if (!res.ok || body?.status !== 'success') {
+    const msg = body?.error
+      ? `${body.errorType ? `${body.errorType}: ` : ''}${body.error}`
+      : `HTTP ${res.status} ${res.statusText}${text && !body ? `: ${text.slice(0, 200)}` : ''}`;
+    throw new ApiError(msg, res.status === 422 ? 400 : res.status);
+  }
+  return body.data as T;
+}
+
+export function queryRange(expr: string, start: number, end: number, step: number, signal?: AbortSignal): Promise<PromData> {
+  return promGet<PromData>('/api/v1/query_range', { query: expr, start, end, step }, signal);
+}
+
+export function queryInstant(expr: string, time: number, signal?: AbortSignal): Promise<PromData> {
+  return promGet<PromData>('/api/v1/query', { query: expr, time }, signal);
+}
+
+export function labelValues(name: string, match?: string, signal?: AbortSignal): Promise<string[]> {
+  return promGet<string[]>(
+    `/api/v1/label/${encodeURIComponent(name)}/values`,
+    { 'match[]': match ? [match] : undefined },
+    signal,
+  );
+}
+
+export function labelNames(match?: string, signal?: AbortSignal): Promise<string[]> {
+  return promGet<string[]>('/api/v1/labels', { 'match[]': match ? [match] : undefined }, signal);
+}
+
+// ---- dashboards, agents ------------------------------------------------------------------------
+
+export interface DashboardSummary {
+  uid: string;
+  title: string;
+  description: string;
+  tags: string[];
+  file: string;
+  problems?: string[];
+}
+
+export function listDashboards(signal?: AbortSignal): Promise<{ dashboards: DashboardSummary[]; errors: { file: string; error: string }[] }> {
+  return getJSON('/api/v1/dashboards', {}, signal);
+}
+
+export function getDashboard(uid: string, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  return getJSON(`/api/v1/dashboards/${encodeURIComponent(uid)}`, {}, signal);
+}
+
+export interface AgentInfo {
+  id: string;
+  host: string;
+  version: string;
+  first_seen: number;
+  last_contact: number;
+  events: number;
+  batches: number;
+  duplicate_batches: number;
+  rejected_requests: number;
+  rejected_events: number;
+  lag_seconds: number;
+  streams: Record<string, number>;
+  events_per_second: number;
+  seconds_since_contact: number;
+  stale: boolean;
+}
+
+export function listAgents(signal?: AbortSignal): Promise<{ agents: AgentInfo[]; stale_after_seconds: number }> {
+  return getJSON('/api/v1/agents', {}, signal);
+}

@@ -1,7 +1,12 @@
 // The pages of the UI. The top navigation is built from this list, in this order; a new page
 // is one entry here plus its component under pages/.
 import type { ComponentType } from 'preact';
+import { AgentsPage } from './pages/agents/AgentsPage';
+import { AlertsPage } from './pages/alerts/AlertsPage';
+import { DashboardsPage } from './pages/dashboards/DashboardsPage';
 import { LogsPage } from './pages/logs/LogsPage';
+import { MetricsPage } from './pages/metrics/MetricsPage';
+import { RulesPage } from './pages/rules/RulesPage';
 
 /** One page: where it lives, what the navigation calls it, what renders it. */
 export interface Route {
@@ -10,7 +15,15 @@ export interface Route {
   component: ComponentType;
 }
 
-export const routes: Route[] = [{ path: '/logs', title: 'Logs', component: LogsPage }];
+export const routes: Route[] = [
+  { path: '/logs', title: 'Logs', component: LogsPage },
+  // /graph, as in Prometheus's UI: /metrics is the aggregator's own exposition.
+  { path: '/graph', title: 'Metrics', component: MetricsPage },
+  { path: '/dashboards', title: 'Dashboards', component: DashboardsPage },
+  { path: '/alerts', title: 'Alerts', component: AlertsPage },
+  { path: '/rules', title: 'Rules', component: RulesPage },
+  { path: '/agents', title: 'Agents', component: AgentsPage },
+];
 
 /** The page shown at `/`. */
 export const home: Route = routes[0]!;

@@ -281,7 +281,7 @@ test('the Logs page searches, expands a hit, keeps its state in the URL, and sho
     assert.match((await row.locator('[data-testid=hit-level]').getAttribute('class')) ?? '', /lvl-error/);
     assert.equal((await row.locator('[data-testid=hit-service]').textContent())?.trim(), 'checkout');
     assert.equal((await row.locator('[data-testid=hit-host]').textContent())?.trim(), 'web-1');
-    await row.locator('button').click();
+    await row.locator('[data-testid=hit-summary]').click();
     const detail = await row.locator('[data-testid=hit-detail]').textContent();
     assert.match(detail ?? '', /"order_id": "A-17"/, `expanded fields: ${detail}`);
     await page.screenshot({ path: path.join(ARTIFACTS, 'logs-query.png'), fullPage: true });
@@ -299,7 +299,7 @@ test('the Logs page searches, expands a hit, keeps its state in the URL, and sho
     // The unfiltered page with one hit expanded and every level colour, for a person to look at.
     await page.goBack();
     await settledHits(page, '');
-    await page.locator('[data-testid=hit]', { hasText: EXPECTED }).locator('button').click();
+    await page.locator('[data-testid=hit]', { hasText: EXPECTED }).locator('[data-testid=hit-summary]').click();
     await page.waitForSelector('[data-testid=hit-detail]');
     await page.screenshot({ path: path.join(ARTIFACTS, 'logs.png'), fullPage: true });
 

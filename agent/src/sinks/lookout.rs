@@ -124,7 +124,11 @@ impl Config {
 
     /// Runs until every input has closed and the last batch is delivered.
     pub async fn run(self, mut cx: SinkContext) {
-        let client = match reqwest::Client::builder().timeout(Duration::from_secs_f64(self.request_timeout_secs)).build() {
+        let client = match reqwest::Client::builder()
+            .timeout(Duration::from_secs_f64(self.request_timeout_secs))
+            .user_agent(concat!("lookout-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+        {
             Ok(c) => c,
             Err(e) => {
                 error!(sink = %cx.name, error = %e, "cannot build HTTP client; sink not started");

@@ -3,31 +3,12 @@ import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { HistogramResponse, TimeWindow } from '../../api';
+import { timeTicks } from '../../components/Chart';
 
 const HEIGHT = 150;
 
 // Tick increments for counts: whole numbers only (1, 2, 5, 10, 20, 50, ...).
 const countIncrs = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9].flatMap((p) => [p, 2 * p, 5 * p]);
-
-const two = (n: number) => String(n).padStart(2, '0');
-
-/**
- * Local-time tick labels on a 24-hour clock: seconds only when ticks are under a minute
- * apart, dates alone when they are a day or more apart, and the date under the first tick
- * of each day otherwise.
- */
-function timeTicks(_u: uPlot, splits: number[], _axis: number, _space: number, incr: number): string[] {
-  let lastDay = '';
-  return splits.map((v) => {
-    const d = new Date(v * 1000);
-    const day = `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
-    if (incr >= 86400) return day.slice(5);
-    const time = `${two(d.getHours())}:${two(d.getMinutes())}${incr < 60 ? `:${two(d.getSeconds())}` : ''}`;
-    const label = day === lastDay ? time : `${time}\n${day}`;
-    lastDay = day;
-    return label;
-  });
-}
 
 const axisStyle = {
   stroke: '#5b6472',
@@ -36,7 +17,18 @@ const axisStyle = {
   ticks: { stroke: '#d6dbe2', width: 1, size: 4 },
 };
 
-export function Histogram({ data, window }: { data: HistogramResponse; window: TimeWindow }) {
+export function Histogram({
+  data,
+  window,
+  onZoom,
+}: {
+  data: HistogramResponse;
+  window: TimeWindow;
+  /** Called with the dragged-over span, in Unix seconds. */
+  onZoom?: (start: number, end: number) => void;
+}) {
+  const zoom = useRef(onZoom);
+  zoom.current = onZoom;
   const container = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   // The x axis always spans the searched window, even where the buckets are empty.
@@ -49,7 +41,18 @@ export function Histogram({ data, window }: { data: HistogramResponse; window: T
       width: Math.max(el.clientWidth, 200),
       height: HEIGHT,
       legend: { show: false },
-      cursor: { drag: { x: false, y: false }, points: { show: false } },
+      cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
+      hooks: {
+        setSelect: [
+          (u) => {
+            if (u.select.width < 3) return;
+            const a = u.posToVal(u.select.left, 'x');
+            const b = u.posToVal(u.select.left + u.select.width, 'x');
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+            zoom.current?.(Math.floor(a), Math.ceil(b));
+          },
+        ],
+      },
       scales: {
         x: { time: true, range: () => [windowRef.current.start, windowRef.current.end] },
         y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] },
@@ -97,6 +100,7 @@ export function Histogram({ data, window }: { data: HistogramResponse; window: T
       ref={container}
       data-testid="histogram"
       role="img"
+      title="Drag across the histogram to zoom into that time range"
       aria-label={`Histogram of ${data.total} matching logs in ${data.buckets.length} buckets of ${data.step} seconds`}
     />
   );
