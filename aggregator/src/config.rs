@@ -75,11 +75,24 @@ pub struct IngestConfig {
     /// Events written to the WAL but not yet searchable above which ingest answers 429.
     #[serde(default = "default_max_pending")]
     pub max_pending_events: u64,
+    /// Searchable log events per second this node was measured to sustain (BENCHMARKS.md, on the
+    /// hardware it runs on). Exported as `lookout_ingest_capacity_events_per_second` so the
+    /// shipped capacity rules can warn before the predicted ingest rate passes it.
+    #[serde(default = "default_capacity")]
+    pub capacity_events_per_second: u64,
+}
+
+fn default_capacity() -> u64 {
+    10_000
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { max_body_bytes: default_max_body(), max_pending_events: default_max_pending() }
+        Self {
+            max_body_bytes: default_max_body(),
+            max_pending_events: default_max_pending(),
+            capacity_events_per_second: default_capacity(),
+        }
     }
 }
 

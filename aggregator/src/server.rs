@@ -34,12 +34,14 @@ pub struct Server {
     pub state: AppState,
     stop_agents: oneshot::Sender<()>,
     agents_task: tokio::task::JoinHandle<()>,
+    storage_probe: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
     /// Opens storage, replays the WAL and starts listening.
     pub async fn start(cfg: &Config, agent_telemetry: Option<agent::telemetry::Telemetry>) -> anyhow::Result<Server> {
         let telemetry = Telemetry::new();
+        telemetry.ingest_capacity_events_per_second.set(cfg.ingest.capacity_events_per_second as i64);
         std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
         let (store, payload) = LogStore::open(&cfg.data_dir.join("logs"), telemetry.clone()).context("cannot open the log index")?;
         let store = Arc::new(store.with_retention(cfg.logs.retention()));
@@ -77,6 +79,7 @@ impl Server {
         let agents = Arc::new(crate::agents::Agents::open(&cfg.data_dir));
         let dashboards = crate::dashboards::Source::resolve(cfg.dashboards_dir.as_deref(), std::path::Path::new("."));
         info!(source = ?dashboards, "dashboards");
+        let storage_probe = crate::telemetry::spawn_storage_probe(telemetry.clone(), cfg.data_dir.clone(), Duration::from_secs(15));
         let state =
             AppState { ingest, store, telemetry, agent_telemetry, ready: ready.clone(), metrics, agents: agents.clone(), dashboards };
         // The agent table is written every few seconds when it changed, and once more at stop.
@@ -114,7 +117,7 @@ impl Server {
         if !query_ui::is_built() {
             warn!("the web UI was not built into this binary; build it with: {}", query_ui::BUILD_HINT);
         }
-        Ok(Server { addr, stop_http, http, indexer, state, stop_agents, agents_task })
+        Ok(Server { addr, stop_http, http, indexer, state, stop_agents, agents_task, storage_probe })
     }
 
     /// Finishes in-flight requests (up to `deadline`), then commits the index and stops.
@@ -125,6 +128,7 @@ impl Server {
             warn!("HTTP requests still running at the shutdown deadline; aborting them");
             http.abort();
         }
+        self.storage_probe.abort();
         let _ = self.stop_agents.send(());
         let _ = self.agents_task.await;
         let (done, wait) = std::sync::mpsc::channel();
