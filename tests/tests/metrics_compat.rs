@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric,
+    AggregationTemporality, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric,
     number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -168,7 +168,7 @@ fn query_limits_answer_with_prometheus_error_types() {
 }
 
 fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue { key: k.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }) }
+    KeyValue { key: k.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }), ..Default::default() }
 }
 
 #[test]
@@ -263,7 +263,9 @@ fn otlp_metrics_and_text_import_are_translated_to_prometheus_series() {
     assert_eq!(q("http_server_duration_seconds_bucket{le=\"+Inf\"}")[0]["value"][1], "10");
     assert_eq!(q("http_server_duration_seconds_sum")[0]["value"][1], "3.5");
     assert_eq!(q("http_server_duration_seconds_count")[0]["value"][1], "10");
-    assert_eq!(q("histogram_quantile(0.5, http_server_duration_seconds_bucket)")[0]["value"][1], "0.3");
+    // rank 5 falls in (0.1, 0.5] holding 2..7: 0.1 + 0.4 * 3/5.
+    let p50: f64 = q("histogram_quantile(0.5, http_server_duration_seconds_bucket)")[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!((p50 - 0.34).abs() < 1e-12, "{p50}");
     assert_eq!(
         q("target_info")[0]["metric"],
         json!({"__name__": "target_info", "job": "checkout", "instance": "pod-1", "k8s_namespace_name": "shop"})
