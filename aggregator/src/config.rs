@@ -50,12 +50,56 @@ pub struct MetricsConfig {
     /// How far back an instant selector looks for a sample (PromQL lookback delta), seconds.
     #[serde(default = "default_lookback")]
     pub lookback_delta_secs: u64,
+    /// Time range of an on-disk block cut from the head, seconds (Prometheus: 2h).
+    #[serde(default = "default_block_range")]
+    pub block_range_secs: u64,
+    /// Blocks whose data ends longer than this before the newest sample are deleted, seconds
+    /// (0 keeps everything).
+    #[serde(default = "default_retention")]
+    pub retention_secs: u64,
+    /// Oldest blocks are deleted while blocks and WAL together exceed this many bytes (0: no limit).
+    #[serde(default)]
+    pub retention_bytes: u64,
+    /// Largest number of samples a query may load (`execution` error, 422, beyond).
+    #[serde(default = "default_max_samples")]
+    pub max_samples_per_query: u64,
+    /// Longest a query may run before it is abandoned (`timeout` error, 503), seconds.
+    #[serde(default = "default_query_timeout")]
+    pub query_timeout_secs: u64,
+    /// Largest number of series `/api/v1/series` returns (`execution` error, 422, beyond).
+    #[serde(default = "default_max_series")]
+    pub max_series: u64,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { out_of_order_window_secs: default_ooo_window(), lookback_delta_secs: default_lookback() }
+        Self {
+            out_of_order_window_secs: default_ooo_window(),
+            lookback_delta_secs: default_lookback(),
+            block_range_secs: default_block_range(),
+            retention_secs: default_retention(),
+            retention_bytes: 0,
+            max_samples_per_query: default_max_samples(),
+            query_timeout_secs: default_query_timeout(),
+            max_series: default_max_series(),
+        }
     }
+}
+
+fn default_block_range() -> u64 {
+    7200
+}
+fn default_retention() -> u64 {
+    15 * 24 * 3600
+}
+fn default_max_samples() -> u64 {
+    50_000_000
+}
+fn default_query_timeout() -> u64 {
+    120
+}
+fn default_max_series() -> u64 {
+    100_000
 }
 
 fn default_ooo_window() -> u64 {
@@ -208,6 +252,15 @@ impl Config {
         }
         if self.logs.commit_interval_ms == 0 {
             out.push(("logs.commit_interval_ms".into(), "must be positive".into()));
+        }
+        if self.metrics.block_range_secs == 0 {
+            out.push(("metrics.block_range_secs".into(), "must be positive".into()));
+        }
+        if self.metrics.out_of_order_window_secs > self.metrics.block_range_secs / 2 {
+            out.push(("metrics.out_of_order_window_secs".into(), "must be at most half of metrics.block_range_secs".into()));
+        }
+        if self.metrics.query_timeout_secs == 0 {
+            out.push(("metrics.query_timeout_secs".into(), "must be positive".into()));
         }
         if self.metrics.lookback_delta_secs == 0 {
             out.push(("metrics.lookback_delta_secs".into(), "must be positive".into()));

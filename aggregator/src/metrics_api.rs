@@ -30,12 +30,16 @@ pub struct Metrics {
     pub engine: Engine,
     /// Largest accepted remote_write body (compressed).
     pub max_body_bytes: usize,
+    /// Most series `/api/v1/series` answers with.
+    pub max_series: usize,
 }
 
 /// The routes, merged into the main router.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/write", post(write))
+        .route("/v1/metrics", post(otlp_metrics))
+        .route("/api/v1/import/prometheus", post(import_prometheus))
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
         .route("/api/v1/series", get(series).post(series))
@@ -61,6 +65,7 @@ impl From<QueryError> for PromError {
         match e {
             QueryError::Parse(m) => bad_data(m),
             QueryError::Execution(m) => PromError { status: StatusCode::UNPROCESSABLE_ENTITY, kind: "execution", message: m },
+            QueryError::Timeout(m) => PromError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "timeout", message: m },
         }
     }
 }
@@ -103,6 +108,104 @@ async fn write(State(state): State<AppState>, headers: HeaderMap, body: Body) ->
         .ingest_requests
         .get_or_create(&crate::telemetry::Telemetry::labels(&[("protocol", "remote_write"), ("code", code.as_str())]))
         .inc();
+    match result {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err((status, message)) => (status, axum::Json(json!({ "error": message }))).into_response(),
+    }
+}
+
+fn count_request(state: &AppState, protocol: &str, code: StatusCode) {
+    state
+        .telemetry
+        .ingest_requests
+        .get_or_create(&crate::telemetry::Telemetry::labels(&[("protocol", protocol), ("code", code.as_str())]))
+        .inc();
+}
+
+fn store_error(e: TsdbError) -> (StatusCode, String) {
+    match e {
+        TsdbError::Malformed(msg) => (StatusCode::BAD_REQUEST, msg),
+        TsdbError::Unavailable(msg) => (StatusCode::SERVICE_UNAVAILABLE, msg),
+    }
+}
+
+/// Reads a body up to the limit and undoes its Content-Encoding (gzip, zstd).
+async fn read_decoded(m: &Metrics, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, (StatusCode, String)> {
+    let body = axum::body::to_bytes(body, m.max_body_bytes)
+        .await
+        .map_err(|e| (StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds the limit of {} bytes: {e}", m.max_body_bytes)))?;
+    let enc = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
+    wire::encoding::decode(enc, &body, m.max_body_bytes.saturating_mul(8)).map_err(|e| match e {
+        wire::encoding::DecodeError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        other => (StatusCode::BAD_REQUEST, other.to_string()),
+    })
+}
+
+/// `POST /v1/metrics`: OTLP/HTTP metrics, answered in the request's format (protobuf or JSON).
+async fn otlp_metrics(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
+    let m = state.metrics.clone();
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let json_out = ct.as_deref().is_some_and(|c| c.starts_with("application/json"));
+    let result = async {
+        let raw = read_decoded(&m, &headers, body).await?;
+        let req = crate::ingest::otlp_metrics::decode(ct.as_deref(), &raw).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+        let tr = crate::ingest::otlp_metrics::translate(&req);
+        for (labels, _) in &tr.series {
+            crate::tsdb::remote_write::check_labels(labels).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+        }
+        m.tsdb.add_metadata(tr.metadata);
+        m.tsdb.count_rejected("otlp_unsupported", tr.dropped);
+        let st = m.tsdb.write(tr.series).await.map_err(store_error)?;
+        Ok::<_, (StatusCode, String)>((tr.dropped, st))
+    }
+    .await;
+    let code = match &result {
+        Ok(_) => StatusCode::OK,
+        Err((s, _)) => *s,
+    };
+    count_request(&state, "otlp_metrics", code);
+    match result {
+        Ok((dropped, st)) => {
+            let rejected = dropped + st.too_old + st.duplicate;
+            let partial = (rejected > 0).then(|| ExportMetricsPartialSuccess {
+                rejected_data_points: rejected as i64,
+                error_message: format!(
+                    "{dropped} data points of delta temporality or exponential histograms, {} samples outside the out-of-order window, {} conflicting duplicates",
+                    st.too_old, st.duplicate
+                ),
+            });
+            let resp = ExportMetricsServiceResponse { partial_success: partial };
+            if json_out {
+                axum::Json(serde_json::to_value(&resp).unwrap_or_else(|_| json!({}))).into_response()
+            } else {
+                use prost::Message;
+                ([(header::CONTENT_TYPE, "application/x-protobuf")], resp.encode_to_vec()).into_response()
+            }
+        }
+        Err((status, message)) => (status, axum::Json(json!({ "code": status.as_u16(), "message": message }))).into_response(),
+    }
+}
+
+/// `POST /api/v1/import/prometheus`: text exposition format.
+async fn import_prometheus(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let m = state.metrics.clone();
+    let result = async {
+        let raw = read_decoded(&m, &headers, body).await?;
+        let text = String::from_utf8(raw).map_err(|_| (StatusCode::BAD_REQUEST, "body is not UTF-8 text".to_string()))?;
+        let (series, md) = crate::ingest::prom_text::parse(&text, now_ms()).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+        for (labels, _) in &series {
+            crate::tsdb::remote_write::check_labels(labels).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+        }
+        m.tsdb.add_metadata(md);
+        m.tsdb.write(series).await.map_err(store_error)
+    }
+    .await;
+    let code = match &result {
+        Ok(_) => StatusCode::NO_CONTENT,
+        Err((s, _)) => *s,
+    };
+    count_request(&state, "prometheus_text", code);
     match result {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err((status, message)) => (status, axum::Json(json!({ "error": message }))).into_response(),
@@ -202,7 +305,7 @@ async fn query(State(state): State<AppState>, method: Method, RawQuery(raw): Raw
         None => now_ms(),
     };
     let m = state.metrics.clone();
-    let v = blocking(move || Ok(m.engine.instant(&m.tsdb.head(), &q, t)?)).await?;
+    let v = blocking(move || Ok(m.engine.instant(&m.tsdb.reader(), &q, t)?)).await?;
     Ok(success(value_json(v, t)))
 }
 
@@ -221,7 +324,7 @@ async fn query_range(State(state): State<AppState>, method: Method, RawQuery(raw
         ));
     }
     let m = state.metrics.clone();
-    let series = blocking(move || Ok(m.engine.range(&m.tsdb.head(), &q, start, end, step)?)).await?;
+    let series = blocking(move || Ok(m.engine.range(&m.tsdb.reader(), &q, start, end, step)?)).await?;
     Ok(success(value_json(Value::Matrix(series), end)))
 }
 
@@ -251,7 +354,7 @@ fn time_range(p: &[(String, String)]) -> Result<(i64, i64), PromError> {
 
 /// Label sets of the series matching any selector (all series without selectors).
 fn matching_series(m: &Metrics, sels: &[Vec<promql_parser::label::Matcher>], start: i64, end: i64) -> Vec<Labels> {
-    let head = m.tsdb.head();
+    let head = m.tsdb.reader();
     if sels.is_empty() {
         return head.series_labels(&[], start, end);
     }
@@ -271,7 +374,18 @@ async fn series(State(state): State<AppState>, method: Method, RawQuery(raw): Ra
     }
     let (start, end) = time_range(&p)?;
     let m = state.metrics.clone();
+    let max = m.max_series;
     let list = blocking(move || Ok(matching_series(&m, &sels, start, end))).await?;
+    if list.len() > max {
+        return Err(PromError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            kind: "execution",
+            message: format!(
+                "the selectors match {} series, more than the limit of {max} (metrics.max_series); narrow them or the time range",
+                list.len()
+            ),
+        });
+    }
     Ok(success(Json::Array(list.iter().map(labels_json).collect())))
 }
 
@@ -342,8 +456,16 @@ pub fn open(data_dir: &std::path::Path, cfg: &crate::config::Config) -> std::io:
         crate::tsdb::Options {
             out_of_order_window_ms: (cfg.metrics.out_of_order_window_secs as i64).saturating_mul(1000),
             max_decoded_bytes: cfg.ingest.max_body_bytes.saturating_mul(8),
+            block_range_ms: (cfg.metrics.block_range_secs as i64).saturating_mul(1000),
+            retention_ms: (cfg.metrics.retention_secs as i64).saturating_mul(1000),
+            retention_bytes: cfg.metrics.retention_bytes,
         },
     )?;
-    let engine = Engine { lookback_ms: (cfg.metrics.lookback_delta_secs as i64).saturating_mul(1000), ..Engine::default() };
-    Ok(Arc::new(Metrics { tsdb, engine, max_body_bytes: cfg.ingest.max_body_bytes }))
+    let engine = Engine {
+        lookback_ms: (cfg.metrics.lookback_delta_secs as i64).saturating_mul(1000),
+        max_samples: cfg.metrics.max_samples_per_query,
+        timeout: std::time::Duration::from_secs(cfg.metrics.query_timeout_secs),
+        ..Engine::default()
+    };
+    Ok(Arc::new(Metrics { tsdb, engine, max_body_bytes: cfg.ingest.max_body_bytes, max_series: cfg.metrics.max_series as usize }))
 }

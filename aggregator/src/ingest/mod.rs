@@ -7,6 +7,8 @@
 pub mod loki;
 pub mod ndjson;
 pub mod otlp;
+pub mod otlp_metrics;
+pub mod prom_text;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -11,7 +11,7 @@ use promql_parser::parser::{
 
 use super::value::{QueryError, Sample, Series, Value, format_float};
 use super::{Engine, functions};
-use crate::tsdb::{Head, Labels, SelectedSeries, is_stale};
+use crate::tsdb::{Db, Labels, SelectedSeries, is_stale};
 
 type Result<T> = std::result::Result<T, QueryError>;
 
@@ -21,7 +21,7 @@ pub(super) fn exec(msg: impl Into<String>) -> QueryError {
 
 pub(super) struct Evaluator<'a> {
     pub engine: &'a Engine,
-    head: &'a Head,
+    head: &'a Db,
     /// Query start and end (ms), for `@ start()` / `@ end()`.
     pub start: i64,
     pub end: i64,
@@ -30,6 +30,12 @@ pub(super) struct Evaluator<'a> {
     /// Time range to fetch selectors over.
     mint: i64,
     maxt: i64,
+    /// Samples fetched so far (checked against `Engine::max_samples`).
+    loaded: u64,
+    /// When the query must give up.
+    deadline: std::time::Instant,
+    /// A limit hit while fetching (selectors cannot return errors): reported by `check`.
+    pub limit: Option<QueryError>,
 }
 
 fn ms(d: std::time::Duration) -> i64 {
@@ -96,12 +102,24 @@ pub(super) fn selector_matchers(vs: &VectorSelector) -> Vec<Matcher> {
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn new(engine: &'a Engine, head: &'a Head, expr: &Expr, start: i64, end: i64, _step: i64) -> Evaluator<'a> {
+    pub fn new(engine: &'a Engine, head: &'a Db, expr: &Expr, start: i64, end: i64, _step: i64) -> Evaluator<'a> {
         let (mint, maxt) = match lookback_need(expr, engine.lookback_ms, engine.default_subquery_step_ms) {
             Some(n) => (start.saturating_sub(n), end),
             None => (i64::MIN, i64::MAX),
         };
-        Evaluator { engine, head, start, end, cache: HashMap::new(), mint, maxt }
+        let deadline = std::time::Instant::now() + engine.timeout;
+        Evaluator { engine, head, start, end, cache: HashMap::new(), mint, maxt, loaded: 0, deadline, limit: None }
+    }
+
+    /// The first limit hit (samples or deadline), if any.
+    pub fn check(&mut self) -> Result<()> {
+        if self.limit.is_none() && std::time::Instant::now() > self.deadline {
+            self.limit = Some(QueryError::Timeout("query timed out in query execution".into()));
+        }
+        match &self.limit {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
     }
 
     fn at_time(&self, at: &Option<AtModifier>, t: i64) -> i64 {
@@ -140,6 +158,13 @@ impl<'a> Evaluator<'a> {
                 }
             }
             selected.sort_by(|a, b| a.labels.cmp(&b.labels));
+        }
+        self.loaded += selected.iter().map(|s| s.samples.len() as u64).sum::<u64>();
+        if self.loaded > self.engine.max_samples && self.limit.is_none() {
+            self.limit = Some(exec("query processing would load too many samples into memory in query execution"));
+        }
+        if self.limit.is_some() {
+            selected.clear();
         }
         let rc = Rc::new(selected);
         self.cache.insert(key, rc.clone());

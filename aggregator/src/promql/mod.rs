@@ -20,7 +20,7 @@ pub mod value;
 
 pub use value::{QueryError, Sample, Series, Value, format_float};
 
-use crate::tsdb::Head;
+use crate::tsdb::Db;
 
 /// Maximum points per series a range query may produce (as Prometheus).
 pub const MAX_POINTS: i64 = 11_000;
@@ -32,11 +32,20 @@ pub struct Engine {
     pub lookback_ms: i64,
     /// Step of subqueries without an explicit one (ms): Prometheus's default evaluation interval.
     pub default_subquery_step_ms: i64,
+    /// Most samples a query may fetch from storage (`execution` error beyond).
+    pub max_samples: u64,
+    /// Longest a query may run (`timeout` error beyond).
+    pub timeout: std::time::Duration,
 }
 
 impl Default for Engine {
     fn default() -> Self {
-        Engine { lookback_ms: 300_000, default_subquery_step_ms: 60_000 }
+        Engine {
+            lookback_ms: 300_000,
+            default_subquery_step_ms: 60_000,
+            max_samples: 50_000_000,
+            timeout: std::time::Duration::from_secs(120),
+        }
     }
 }
 
@@ -47,10 +56,12 @@ pub fn parse(q: &str) -> Result<promql_parser::parser::Expr, QueryError> {
 
 impl Engine {
     /// Evaluates `q` at `t` (ms).
-    pub fn instant(&self, head: &Head, q: &str, t: i64) -> Result<Value, QueryError> {
+    pub fn instant(&self, head: &Db, q: &str, t: i64) -> Result<Value, QueryError> {
         let expr = parse(q)?;
         let mut ev = eval::Evaluator::new(self, head, &expr, t, t, 0);
-        let v = ev.eval(&expr, t)?;
+        let v = ev.eval(&expr, t);
+        ev.check()?;
+        let v = v?;
         Ok(match v {
             Value::Vector(mut s) => {
                 for x in &mut s {
@@ -63,7 +74,7 @@ impl Engine {
     }
 
     /// Evaluates `q` at every step from `start` to `end` (ms), returning series sorted by labels.
-    pub fn range(&self, head: &Head, q: &str, start: i64, end: i64, step: i64) -> Result<Vec<Series>, QueryError> {
+    pub fn range(&self, head: &Db, q: &str, start: i64, end: i64, step: i64) -> Result<Vec<Series>, QueryError> {
         let expr = parse(q)?;
         match expr.value_type() {
             promql_parser::parser::value::ValueType::Vector | promql_parser::parser::value::ValueType::Scalar => {}
@@ -89,7 +100,9 @@ impl Engine {
         let mut out: std::collections::BTreeMap<crate::tsdb::Labels, Vec<(i64, f64)>> = Default::default();
         let mut t = start;
         while t <= end {
-            match ev.eval(&expr, t)? {
+            let v = ev.eval(&expr, t);
+            ev.check()?;
+            match v? {
                 Value::Scalar(v) => out.entry(Default::default()).or_default().push((t, v)),
                 Value::Vector(samples) => {
                     for s in samples {

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use super::{Engine, QueryError, Value};
-use crate::tsdb::{Head, Labels};
+use crate::tsdb::{Db, Labels};
 
 fn parse_duration_ms(s: &str) -> Result<i64, String> {
     if let Ok(v) = s.parse::<f64>() {
@@ -125,7 +125,7 @@ fn close(a: f64, b: f64) -> bool {
 
 /// Runs one script; the error names the line.
 pub(super) fn run(name: &str, script: &str) -> Result<usize, String> {
-    let mut head = Head::default();
+    let mut head = Db::default();
     let engine = Engine::default();
     let lines: Vec<&str> = script.lines().collect();
     let mut i = 0;
@@ -150,10 +150,10 @@ pub(super) fn run(name: &str, script: &str) -> Result<usize, String> {
                 let values = expand_values(rest).map_err(ctx)?;
                 let samples: Vec<(i64, f64)> =
                     values.into_iter().enumerate().filter_map(|(k, v)| v.map(|v| (k as i64 * step, v))).collect();
-                head.replay(&labels, &samples);
+                head.head.replay(&labels, &samples);
             }
         } else if line == "clear" {
-            head = Head::default();
+            head = Db::default();
         } else if let Some(rest) = line.strip_prefix("eval") {
             evals += 1;
             let (kind, rest) = rest.split_once(' ').ok_or_else(|| ctx("bad eval line".into()))?;

@@ -57,6 +57,9 @@ pub enum QueryError {
     /// Evaluation failed, e.g. many-to-many matching (`execution`, 422).
     #[error("{0}")]
     Execution(String),
+    /// The query ran past its deadline (`timeout`, 503).
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// Formats a float the way Prometheus does in JSON and labels (Go's `FormatFloat(v, 'f', -1, 64)`).

@@ -7,11 +7,12 @@
 //! same value (a re-send), otherwise rejected as a duplicate. Staleness markers are stored as
 //! the special NaN they arrive as and interpreted by the query engine.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use promql_parser::label::Matcher;
 
 use super::Labels;
+use super::index::Postings;
 
 /// Why a sample was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,14 +40,29 @@ struct MemSeries {
 }
 
 /// The head block.
-#[derive(Default)]
 pub struct Head {
     by_labels: HashMap<Labels, u32>,
     series: Vec<MemSeries>,
-    /// name → value → series ids (ascending).
-    postings: HashMap<String, BTreeMap<String, Vec<u32>>>,
+    postings: Postings,
     max_t: Option<i64>,
+    min_t: Option<i64>,
+    /// Samples before this are in blocks: appends below it are rejected as too old.
+    min_valid: i64,
     samples: u64,
+}
+
+impl Default for Head {
+    fn default() -> Head {
+        Head {
+            by_labels: HashMap::new(),
+            series: Vec::new(),
+            postings: Postings::default(),
+            max_t: None,
+            min_t: None,
+            min_valid: i64::MIN,
+            samples: 0,
+        }
+    }
 }
 
 /// A selected series: labels and the samples in the asked range.
@@ -69,14 +85,71 @@ impl Head {
         self.samples
     }
 
+    /// Newest sample time.
+    pub fn max_t(&self) -> Option<i64> {
+        self.max_t
+    }
+
+    /// Oldest sample time.
+    pub fn min_t(&self) -> Option<i64> {
+        self.min_t
+    }
+
+    /// The time below which appends are refused (start of the head's range).
+    pub fn min_valid(&self) -> i64 {
+        self.min_valid
+    }
+
+    /// Raises the time below which appends are refused (a block is being cut below it).
+    pub fn set_min_valid(&mut self, t: i64) {
+        self.min_valid = self.min_valid.max(t);
+    }
+
+    /// Copies of every series' samples before `t`, series without such samples left out.
+    pub fn samples_before(&self, t: i64) -> Vec<(Labels, Vec<(i64, f64)>)> {
+        self.series
+            .iter()
+            .filter_map(|s| {
+                let hi = s.samples.partition_point(|&(x, _)| x < t);
+                (hi > 0).then(|| (s.labels.clone(), s.samples[..hi].to_vec()))
+            })
+            .collect()
+    }
+
+    /// Drops samples before `t` (they are in a block now) and series left empty; rebuilds the
+    /// postings, keeping the creation order of the remaining series.
+    pub fn truncate_before(&mut self, t: i64) {
+        self.set_min_valid(t);
+        let old = std::mem::take(&mut self.series);
+        self.by_labels.clear();
+        self.postings = Postings::default();
+        self.samples = 0;
+        self.min_t = None;
+        for mut s in old {
+            let lo = s.samples.partition_point(|&(x, _)| x < t);
+            s.samples.drain(..lo);
+            if s.samples.is_empty() {
+                continue;
+            }
+            let id = self.series_id(&s.labels) as usize;
+            self.samples += s.samples.len() as u64;
+            let first = s.samples[0].0;
+            self.min_t = Some(self.min_t.map_or(first, |m| m.min(first)));
+            self.series[id].samples = s.samples;
+        }
+    }
+
+    fn note_time(&mut self, t: i64) {
+        self.max_t = Some(self.max_t.map_or(t, |m| m.max(t)));
+        self.min_t = Some(self.min_t.map_or(t, |m| m.min(t)));
+    }
+
     fn series_id(&mut self, labels: &Labels) -> u32 {
         if let Some(&id) = self.by_labels.get(labels) {
             return id;
         }
         let id = self.series.len() as u32;
-        for (n, v) in labels.iter() {
-            self.postings.entry(n.clone()).or_default().entry(v.clone()).or_default().push(id);
-        }
+        self.postings.add(id, labels);
         self.by_labels.insert(labels.clone(), id);
         self.series.push(MemSeries { labels: labels.clone(), samples: Vec::new() });
         id
@@ -84,6 +157,9 @@ impl Head {
 
     /// Whether `t` may be appended now, given the window (ms).
     pub fn check(&self, t: i64, ooo_window_ms: i64) -> Result<(), Rejected> {
+        if t < self.min_valid {
+            return Err(Rejected::TooOld);
+        }
         match self.max_t {
             Some(max) if t < max.saturating_sub(ooo_window_ms) => Err(Rejected::TooOld),
             _ => Ok(()),
@@ -106,7 +182,7 @@ impl Head {
                         self.samples += 1;
                         stored.push((t, v));
                     }
-                    self.max_t = Some(self.max_t.map_or(t, |m| m.max(t)));
+                    self.note_time(t);
                 }
                 Err(_) => stats.duplicate += 1,
             }
@@ -114,42 +190,26 @@ impl Head {
         stats
     }
 
-    /// Appends without any window (WAL replay: these samples were accepted before).
+    /// Appends without any window (WAL replay: these samples were accepted before), except
+    /// samples before `min_valid`, which are in blocks already.
     pub fn replay(&mut self, labels: &Labels, samples: &[(i64, f64)]) {
+        if samples.iter().all(|&(t, _)| t < self.min_valid) {
+            return;
+        }
         let id = self.series_id(labels) as usize;
         for &(t, v) in samples {
+            if t < self.min_valid {
+                continue;
+            }
             if let Ok(true) = insert(&mut self.series[id].samples, t, v) {
                 self.samples += 1;
-                self.max_t = Some(self.max_t.map_or(t, |m| m.max(t)));
+                self.note_time(t);
             }
         }
     }
 
-    /// Series ids matching every matcher (a matcher that matches "" also matches a missing label).
     fn matching(&self, matchers: &[&Matcher]) -> Vec<u32> {
-        // Candidates from the most selective positive matcher (one that cannot match "").
-        let mut candidates: Option<Vec<u32>> = None;
-        for m in matchers.iter().filter(|m| !m.is_match("")) {
-            let mut ids: Vec<u32> = match self.postings.get(&m.name) {
-                None => Vec::new(),
-                Some(values) => values.iter().filter(|(v, _)| m.is_match(v)).flat_map(|(_, ids)| ids.iter().copied()).collect(),
-            };
-            ids.sort_unstable();
-            ids.dedup();
-            candidates = Some(match candidates {
-                None => ids,
-                Some(prev) => intersect(&prev, &ids),
-            });
-        }
-        let all = || (0..self.series.len() as u32).collect::<Vec<_>>();
-        candidates
-            .unwrap_or_else(all)
-            .into_iter()
-            .filter(|&id| {
-                let labels = &self.series[id as usize].labels;
-                matchers.iter().all(|m| m.is_match(labels.get(&m.name).unwrap_or("")))
-            })
-            .collect()
+        self.postings.matching(matchers, self.series.len(), |id| &self.series[id as usize].labels)
     }
 
     /// Series matching `matchers` with their samples in `[mint, maxt]` (ms); series without a
@@ -198,22 +258,6 @@ fn insert(samples: &mut Vec<(i64, f64)>, t: i64, v: f64) -> Result<bool, Rejecte
     }
     samples.insert(i, (t, v));
     Ok(true)
-}
-
-fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -131,6 +131,22 @@ pub fn from_request(req: WriteRequest) -> Result<Decoded, String> {
     Ok(out)
 }
 
+/// Checks a label set built by another translator (OTLP, text import): valid names.
+pub fn check_labels(labels: &Labels) -> Result<(), String> {
+    for (n, v) in labels.iter() {
+        if !valid_label_name(n) {
+            return Err(format!("invalid label name {n:?} in {labels}"));
+        }
+        if n == "__name__" && !valid_metric_name(v) {
+            return Err(format!("invalid metric name {v:?}"));
+        }
+    }
+    if labels.get("__name__").is_none() {
+        return Err(format!("series {labels} has no metric name"));
+    }
+    Ok(())
+}
+
 /// `[a-zA-Z_][a-zA-Z0-9_]*`.
 pub fn valid_label_name(s: &str) -> bool {
     let mut b = s.bytes();

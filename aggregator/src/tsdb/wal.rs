@@ -8,7 +8,9 @@
 //!
 //! ## On-disk format (version 1)
 //!
-//! One file, `<data_dir>/metrics/wal/samples-v1.wal`, a sequence of frames:
+//! A directory `<data_dir>/metrics/wal/` of segments `seg-NNNNNNNN.wal` (numbered, appended in
+//! order; a new one is started when a block is cut) and at most one checkpoint
+//! `checkpoint-NNNNNNNN.wal`. Segments and checkpoints are sequences of frames:
 //!
 //! ```text
 //! frame   = len:u32le  crc:u32le  payload[len]          crc = CRC-32 (IEEE) of payload
@@ -19,8 +21,16 @@
 //!
 //! Staleness markers are stored bit-exact (the value `0x7ff0000000000002`). A frame that runs past
 //! the end of the file or fails its CRC is a torn write from a crash: the file is truncated to
-//! the last good frame on open. Nothing is ever deleted yet: blocks and WAL truncation are not
-//! built, so the WAL is the whole history (see the issue's note).
+//! the last good frame on open.
+//!
+//! ## Truncation
+//!
+//! After a block holding every sample before `B` is on disk, the closed segments are rewritten
+//! into `checkpoint-N.wal` (N = the last segment it covers) keeping only samples at or after `B`
+//! — written to a `.tmp`, fsynced, renamed — and then the covered segments and the previous
+//! checkpoint are deleted. Replay reads the newest checkpoint and the segments after N, and
+//! skips samples before `B` (known from the blocks), so a crash between any two of these steps
+//! neither loses nor repeats a sample.
 //!
 //! `testdata/samples-v1.wal` is a committed sample of this format; a test reads it.
 
@@ -30,9 +40,6 @@ use std::path::{Path, PathBuf};
 
 /// The record kind for a batch of samples.
 const KIND_SAMPLES: u8 = 1;
-
-/// File name of the (single) segment.
-pub const FILE_NAME: &str = "samples-v1.wal";
 
 /// One WAL record: series and their samples.
 pub type Record = Vec<(super::Labels, Vec<(i64, f64)>)>;
@@ -131,33 +138,106 @@ pub fn decode_all(data: &[u8]) -> (Vec<Record>, usize) {
     (records, pos)
 }
 
-/// The open WAL file.
+fn seg_name(n: u64) -> String {
+    format!("seg-{n:08}.wal")
+}
+fn checkpoint_name(n: u64) -> String {
+    format!("checkpoint-{n:08}.wal")
+}
+
+/// Numbers of the files named `prefix-NNNNNNNN.wal` in `dir`, ascending.
+fn numbered(dir: &Path, prefix: &str) -> std::io::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let name = e?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(n) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')).and_then(|r| r.strip_suffix(".wal"))
+            && let Ok(n) = n.parse::<u64>()
+        {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    File::open(path)?.read_to_end(&mut data)?;
+    Ok(data)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The open WAL: the segment being appended to.
 pub struct WalFile {
-    /// Its path.
+    /// The directory.
+    pub dir: PathBuf,
+    /// Path of the current segment.
     pub path: PathBuf,
     file: File,
-    /// Bytes in the file.
+    /// Number of the current segment.
+    pub segment: u64,
+    /// Bytes in the current segment.
     pub size: u64,
 }
 
 impl WalFile {
-    /// Opens `dir/samples-v1.wal`, returning its records; a torn tail is truncated away.
+    /// Opens the WAL in `dir`, returning the records of the newest checkpoint and of every
+    /// segment after it, in order; a torn tail is truncated away; files a finished checkpoint
+    /// covers are deleted.
     pub fn open(dir: &Path) -> std::io::Result<(WalFile, Vec<Record>)> {
         fs::create_dir_all(dir)?;
-        let path = dir.join(FILE_NAME);
-        let mut data = Vec::new();
-        if path.exists() {
-            File::open(&path)?.read_to_end(&mut data)?;
+        // The single-file layout before segments: it becomes segment 0.
+        let legacy = dir.join("samples-v1.wal");
+        if legacy.exists() {
+            fs::rename(&legacy, dir.join(seg_name(0)))?;
         }
-        let (records, valid) = decode_all(&data);
+        for e in fs::read_dir(dir)? {
+            let p = e?.path();
+            if p.extension().is_some_and(|x| x == "tmp") {
+                fs::remove_file(&p)?;
+            }
+        }
+        let checkpoints = numbered(dir, "checkpoint")?;
+        let mut records = Vec::new();
+        let mut first_seg = 0;
+        if let Some(&c) = checkpoints.last() {
+            let (recs, _) = decode_all(&read_file(&dir.join(checkpoint_name(c)))?);
+            records.extend(recs);
+            first_seg = c + 1;
+            for &old in &checkpoints[..checkpoints.len() - 1] {
+                fs::remove_file(dir.join(checkpoint_name(old)))?;
+            }
+        }
+        let segs = numbered(dir, "seg")?;
+        for &n in segs.iter().filter(|&&n| n < first_seg) {
+            fs::remove_file(dir.join(seg_name(n)))?;
+        }
+        let live: Vec<u64> = segs.into_iter().filter(|&n| n >= first_seg).collect();
+        let current = live.last().copied().unwrap_or(first_seg);
+        let mut size = 0;
+        for &n in &live {
+            let path = dir.join(seg_name(n));
+            let data = read_file(&path)?;
+            let (recs, valid) = decode_all(&data);
+            records.extend(recs);
+            if valid < data.len() {
+                tracing::warn!(file = %path.display(), valid_bytes = valid, "torn record in the samples WAL (crash during write); truncating it");
+                let f = OpenOptions::new().write(true).open(&path)?;
+                f.set_len(valid as u64)?;
+                f.sync_all()?;
+            }
+            if n == current {
+                size = valid as u64;
+            }
+        }
+        let path = dir.join(seg_name(current));
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        if valid < data.len() {
-            tracing::warn!(file = %path.display(), valid_bytes = valid, "torn record at the end of the samples WAL (crash during write); truncating it");
-            file.set_len(valid as u64)?;
-            file.sync_all()?;
-        }
-        File::open(dir)?.sync_all()?;
-        Ok((WalFile { path, file, size: valid as u64 }, records))
+        sync_dir(dir)?;
+        Ok((WalFile { dir: dir.to_path_buf(), path, file, segment: current, size }, records))
     }
 
     /// Appends and fsyncs.
@@ -167,6 +247,69 @@ impl WalFile {
         self.size += buf.len() as u64;
         Ok(())
     }
+
+    /// Starts the next segment; returns its number (every earlier segment is closed).
+    pub fn rotate(&mut self) -> std::io::Result<u64> {
+        self.file.sync_all()?;
+        let next = self.segment + 1;
+        let path = self.dir.join(seg_name(next));
+        self.file = OpenOptions::new().create(true).append(true).open(&path)?;
+        sync_dir(&self.dir)?;
+        self.segment = next;
+        self.path = path;
+        self.size = 0;
+        Ok(next)
+    }
+}
+
+/// Total bytes of the WAL directory's files.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    fs::read_dir(dir).map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+}
+
+/// Rewrites the checkpoint and the segments before `upto` into `checkpoint-(upto-1).wal`,
+/// keeping samples at or after `keep_from`, then deletes what it replaces. Returns the bytes
+/// of the new checkpoint.
+pub fn checkpoint(dir: &Path, upto: u64, keep_from: i64) -> std::io::Result<u64> {
+    if upto == 0 {
+        return Ok(0);
+    }
+    let checkpoints = numbered(dir, "checkpoint")?;
+    let segs: Vec<u64> = numbered(dir, "seg")?.into_iter().filter(|&n| n < upto).collect();
+    let mut out = Vec::new();
+    let mut sources: Vec<PathBuf> = checkpoints.iter().map(|&c| dir.join(checkpoint_name(c))).collect();
+    sources.extend(segs.iter().map(|&n| dir.join(seg_name(n))));
+    for src in &sources {
+        let (recs, _) = decode_all(&read_file(src)?);
+        for rec in recs {
+            let kept: Record = rec
+                .into_iter()
+                .filter_map(|(l, s)| {
+                    let s: Vec<_> = s.into_iter().filter(|&(t, _)| t >= keep_from).collect();
+                    (!s.is_empty()).then_some((l, s))
+                })
+                .collect();
+            if !kept.is_empty() {
+                encode(&kept, &mut out);
+            }
+        }
+    }
+    let name = checkpoint_name(upto - 1);
+    let tmp = dir.join(format!("{name}.tmp"));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&out)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, dir.join(&name))?;
+    sync_dir(dir)?;
+    for src in sources {
+        if src.file_name().is_some_and(|n| n.to_string_lossy() != name) {
+            fs::remove_file(src)?;
+        }
+    }
+    sync_dir(dir)?;
+    Ok(out.len() as u64)
 }
 
 #[cfg(test)]
@@ -209,10 +352,40 @@ mod tests {
         encode(&sample_record(), &mut buf);
         let good = buf.len();
         encode(&sample_record(), &mut buf);
-        fs::write(dir.path().join(FILE_NAME), &buf[..buf.len() - 3]).unwrap();
+        fs::write(dir.path().join(seg_name(0)), &buf[..buf.len() - 3]).unwrap();
         let (wal, records) = WalFile::open(dir.path()).unwrap();
         assert_eq!(records.len(), 1);
         assert_eq!(wal.size, good as u64);
-        assert_eq!(fs::metadata(dir.path().join(FILE_NAME)).unwrap().len(), good as u64);
+        assert_eq!(fs::metadata(dir.path().join(seg_name(0))).unwrap().len(), good as u64);
+    }
+
+    #[test]
+    fn checkpoint_keeps_only_samples_not_in_blocks_and_replay_survives_each_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Labels::new(vec![("__name__".into(), "x".into())]);
+        let (mut wal, _) = WalFile::open(dir.path()).unwrap();
+        let mut buf = Vec::new();
+        encode(&[(l.clone(), vec![(1, 1.0), (2, 2.0), (10, 10.0)])], &mut buf);
+        wal.write_sync(&buf).unwrap();
+        let next = wal.rotate().unwrap();
+        buf.clear();
+        encode(&[(l.clone(), vec![(11, 11.0)])], &mut buf);
+        wal.write_sync(&buf).unwrap();
+        // A crash before the checkpoint: everything is replayed.
+        let (_, recs) = WalFile::open(dir.path()).unwrap();
+        assert_eq!(recs.iter().map(|r| r[0].1.len()).sum::<usize>(), 4);
+        checkpoint(dir.path(), next, 10).unwrap();
+        assert!(!dir.path().join(seg_name(0)).exists());
+        let (wal, recs) = WalFile::open(dir.path()).unwrap();
+        let samples: Vec<_> = recs.iter().flat_map(|r| r[0].1.clone()).collect();
+        assert_eq!(samples, vec![(10, 10.0), (11, 11.0)]);
+        assert_eq!(wal.segment, next);
+        // A second checkpoint replaces the first.
+        drop(wal);
+        checkpoint(dir.path(), next + 1, 11).unwrap();
+        let (_, recs) = WalFile::open(dir.path()).unwrap();
+        let samples: Vec<_> = recs.iter().flat_map(|r| r[0].1.clone()).collect();
+        assert_eq!(samples, vec![(11, 11.0)]);
+        assert_eq!(numbered(dir.path(), "checkpoint").unwrap(), vec![next]);
     }
 }

@@ -1,0 +1,413 @@
+//! Immutable on-disk blocks: every sample of a time range `[mint, maxt]`, in compressed chunks,
+//! with an inverted label index.
+//!
+//! A block is one file, written once (to `<id>.lkb.tmp`, fsynced, renamed to `<id>.lkb`, the
+//! directory fsynced) and never changed; it is deleted whole by compaction or retention. Series
+//! in a block are sorted by label set, so a block's series id is its rank in that order.
+//!
+//! ## File format (version 1)
+//!
+//! All integers little-endian; strings are UTF-8 without terminator.
+//!
+//! ```text
+//! file     = magic "LKBLK001"  chunks  series  postings  meta  footer
+//! chunks   = chunk*                       each as `chunk::encode` writes it (encoding byte first)
+//! series   = nseries:u32  entry*          sorted by label set; entry i is series id i
+//! entry    = nlabels:u16 (namelen:u16 name  valuelen:u32 value)*   sorted by name
+//!            nchunks:u32 (mint:i64 maxt:i64 offset:u64 len:u32)*  offset from file start,
+//!                                                                 chunks in time order
+//! postings = nnames:u32 (namelen:u16 name  nvalues:u32 (valuelen:u32 value  nids:u32 id:u32*)*)*
+//!            names and values sorted, ids ascending
+//! meta     = JSON: {"id","mint","maxt","num_series","num_samples","level","parents":[ids],
+//!            "encoding"}       mint/maxt in ms, inclusive; parents are the blocks compacted
+//!                              into this one (a parent found on disk at open is deleted)
+//! footer   = series_off:u64  postings_off:u64  meta_off:u64  meta_len:u32
+//!            crc:u32 (CRC-32 IEEE of every byte before the footer)  magic "LKBLKEND"
+//! ```
+//!
+//! A file whose footer, CRC or sections do not check out is refused at open (logged, left in
+//! place renamed `*.corrupt`). `testdata/sample-v1.lkb` is a committed block of this format; a
+//! test reads it.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use promql_parser::label::Matcher;
+use serde::{Deserialize, Serialize};
+
+use super::Labels;
+use super::chunk;
+use super::index::Postings;
+
+const MAGIC: &[u8; 8] = b"LKBLK001";
+const END_MAGIC: &[u8; 8] = b"LKBLKEND";
+const FOOTER: usize = 8 + 8 + 8 + 4 + 4 + 8;
+/// File name extension of a block.
+pub const EXT: &str = "lkb";
+/// Samples per chunk (chosen with the chunk encoding, see BENCHMARKS.md).
+pub const SAMPLES_PER_CHUNK: usize = 480;
+
+/// What a block holds, stored in its `meta` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockMeta {
+    /// Unique id (the file name without extension).
+    pub id: String,
+    /// First timestamp covered (ms, inclusive).
+    pub mint: i64,
+    /// Last timestamp covered (ms, inclusive).
+    pub maxt: i64,
+    /// Series count.
+    pub num_series: u64,
+    /// Sample count.
+    pub num_samples: u64,
+    /// 0 for a block cut from the head, +1 per compaction.
+    pub level: u32,
+    /// Blocks compacted into this one.
+    pub parents: Vec<String>,
+    /// Chunk encoding the writer used.
+    pub encoding: u8,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ChunkRef {
+    mint: i64,
+    maxt: i64,
+    offset: u64,
+    len: u32,
+}
+
+struct BlockSeries {
+    labels: Labels,
+    chunks: Vec<ChunkRef>,
+}
+
+/// An open block: its bytes in memory (chunks stay compressed), its series table and postings.
+pub struct Block {
+    /// Its metadata.
+    pub meta: BlockMeta,
+    /// Its file.
+    pub path: PathBuf,
+    data: Vec<u8>,
+    series: Vec<BlockSeries>,
+    postings: Postings,
+}
+
+/// A fresh block id: time-ordered, unique.
+pub fn new_id(mint: i64) -> String {
+    format!("{:016x}-{:08x}", mint.max(0), rand::random::<u32>())
+}
+
+fn put_str16(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+fn put_str32(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Encodes a block file. `series` are sorted here; samples must be ascending per series.
+pub fn encode(meta: &BlockMeta, series: &mut [(Labels, Vec<(i64, f64)>)]) -> Vec<u8> {
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::new();
+    out.extend_from_slice(MAGIC);
+    let mut refs = Vec::with_capacity(series.len());
+    for (_, samples) in series.iter() {
+        let mut rs = Vec::new();
+        for part in samples.chunks(SAMPLES_PER_CHUNK) {
+            let bytes = chunk::encode(meta.encoding, part);
+            rs.push(ChunkRef { mint: part[0].0, maxt: part[part.len() - 1].0, offset: out.len() as u64, len: bytes.len() as u32 });
+            out.extend_from_slice(&bytes);
+        }
+        refs.push(rs);
+    }
+    let series_off = out.len() as u64;
+    out.extend_from_slice(&(series.len() as u32).to_le_bytes());
+    let mut postings = Postings::default();
+    for (id, ((labels, _), rs)) in series.iter().zip(&refs).enumerate() {
+        postings.add(id as u32, labels);
+        out.extend_from_slice(&(labels.len() as u16).to_le_bytes());
+        for (n, v) in labels.iter() {
+            put_str16(&mut out, n);
+            put_str32(&mut out, v);
+        }
+        out.extend_from_slice(&(rs.len() as u32).to_le_bytes());
+        for r in rs {
+            out.extend_from_slice(&r.mint.to_le_bytes());
+            out.extend_from_slice(&r.maxt.to_le_bytes());
+            out.extend_from_slice(&r.offset.to_le_bytes());
+            out.extend_from_slice(&r.len.to_le_bytes());
+        }
+    }
+    let postings_off = out.len() as u64;
+    let mut names: Vec<_> = postings.map.iter().collect();
+    names.sort_by(|a, b| a.0.cmp(b.0));
+    out.extend_from_slice(&(names.len() as u32).to_le_bytes());
+    for (name, values) in names {
+        put_str16(&mut out, name);
+        out.extend_from_slice(&(values.len() as u32).to_le_bytes());
+        for (value, ids) in values {
+            put_str32(&mut out, value);
+            out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
+            for id in ids {
+                out.extend_from_slice(&id.to_le_bytes());
+            }
+        }
+    }
+    let meta_off = out.len() as u64;
+    let meta_json = serde_json::to_vec(meta).expect("meta serialises");
+    out.extend_from_slice(&meta_json);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&series_off.to_le_bytes());
+    out.extend_from_slice(&postings_off.to_le_bytes());
+    out.extend_from_slice(&meta_off.to_le_bytes());
+    out.extend_from_slice(&(meta_json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(END_MAGIC);
+    out
+}
+
+/// Writes a block durably into `dir` and opens it.
+pub fn write(dir: &Path, meta: BlockMeta, series: &mut [(Labels, Vec<(i64, f64)>)]) -> std::io::Result<Block> {
+    fs::create_dir_all(dir)?;
+    let bytes = encode(&meta, series);
+    let path = dir.join(format!("{}.{EXT}", meta.id));
+    let tmp = dir.join(format!("{}.{EXT}.tmp", meta.id));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, &path)?;
+    File::open(dir)?.sync_all()?;
+    Block::decode(path, bytes).map_err(std::io::Error::other)
+}
+
+struct Cur<'a>(&'a [u8]);
+
+impl<'a> Cur<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("section ends early".into());
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u16(&mut self) -> Result<u16, String> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2")))
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
+    }
+    fn str(&mut self, n: usize) -> Result<String, String> {
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "label is not UTF-8".to_string())
+    }
+}
+
+impl Block {
+    /// Opens a block file.
+    pub fn open(path: &Path) -> Result<Block, String> {
+        let data = fs::read(path).map_err(|e| e.to_string())?;
+        Block::decode(path.to_path_buf(), data)
+    }
+
+    fn decode(path: PathBuf, data: Vec<u8>) -> Result<Block, String> {
+        if data.len() < MAGIC.len() + FOOTER || &data[..8] != MAGIC || &data[data.len() - 8..] != END_MAGIC {
+            return Err("not a block file (magic)".into());
+        }
+        let body = data.len() - FOOTER;
+        let mut f = Cur(&data[body..]);
+        let (series_off, postings_off, meta_off) = (f.u64()? as usize, f.u64()? as usize, f.u64()? as usize);
+        let meta_len = f.u32()? as usize;
+        let crc = f.u32()?;
+        if crc32fast::hash(&data[..body]) != crc {
+            return Err("checksum mismatch".into());
+        }
+        if !(8 <= series_off && series_off <= postings_off && postings_off <= meta_off && meta_off + meta_len == body) {
+            return Err("section offsets out of order".into());
+        }
+        let meta: BlockMeta = serde_json::from_slice(&data[meta_off..body]).map_err(|e| format!("meta: {e}"))?;
+        let mut c = Cur(&data[series_off..postings_off]);
+        let n = c.u32()? as usize;
+        let mut series = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let nl = c.u16()? as usize;
+            let mut pairs = Vec::with_capacity(nl);
+            for _ in 0..nl {
+                let a = c.u16()? as usize;
+                let name = c.str(a)?;
+                let b = c.u32()? as usize;
+                pairs.push((name, c.str(b)?));
+            }
+            let nc = c.u32()? as usize;
+            let mut chunks = Vec::with_capacity(nc.min(1 << 16));
+            for _ in 0..nc {
+                let r = ChunkRef { mint: c.u64()? as i64, maxt: c.u64()? as i64, offset: c.u64()?, len: c.u32()? };
+                if r.offset as usize + r.len as usize > series_off {
+                    return Err("chunk reference outside the chunks section".into());
+                }
+                chunks.push(r);
+            }
+            series.push(BlockSeries { labels: Labels::new(pairs), chunks });
+        }
+        let mut c = Cur(&data[postings_off..meta_off]);
+        let mut postings = Postings::default();
+        for _ in 0..c.u32()? {
+            let a = c.u16()? as usize;
+            let name = c.str(a)?;
+            let values = postings.map.entry(name).or_default();
+            for _ in 0..c.u32()? {
+                let b = c.u32()? as usize;
+                let value = c.str(b)?;
+                let k = c.u32()? as usize;
+                let mut ids = Vec::with_capacity(k.min(1 << 20));
+                for _ in 0..k {
+                    let id = c.u32()?;
+                    if id as usize >= series.len() {
+                        return Err("posting refers to a missing series".into());
+                    }
+                    ids.push(id);
+                }
+                values.insert(value, ids);
+            }
+        }
+        let mut data = data;
+        data.truncate(series_off);
+        data.shrink_to_fit();
+        Ok(Block { meta, path, data, series, postings })
+    }
+
+    /// Size of the file.
+    pub fn file_bytes(&self) -> u64 {
+        fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    fn matching(&self, matchers: &[&Matcher]) -> Vec<u32> {
+        self.postings.matching(matchers, self.series.len(), |id| &self.series[id as usize].labels)
+    }
+
+    fn samples(&self, s: &BlockSeries, mint: i64, maxt: i64) -> Result<Vec<(i64, f64)>, String> {
+        let mut out = Vec::new();
+        for r in s.chunks.iter().filter(|r| r.maxt >= mint && r.mint <= maxt) {
+            let bytes = &self.data[r.offset as usize..r.offset as usize + r.len as usize];
+            let samples = chunk::decode(bytes).ok_or_else(|| format!("corrupt chunk in block {}", self.meta.id))?;
+            out.extend(samples.into_iter().filter(|&(t, _)| t >= mint && t <= maxt));
+        }
+        Ok(out)
+    }
+
+    /// Series matching `matchers` with their samples in `[mint, maxt]`, sorted by labels; series
+    /// without samples there are left out.
+    pub fn select(&self, matchers: &[&Matcher], mint: i64, maxt: i64) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, String> {
+        let mut out = Vec::new();
+        for id in self.matching(matchers) {
+            let s = &self.series[id as usize];
+            if !s.chunks.iter().any(|r| r.maxt >= mint && r.mint <= maxt) {
+                continue;
+            }
+            let samples = self.samples(s, mint, maxt)?;
+            if !samples.is_empty() {
+                out.push((s.labels.clone(), samples));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Label sets of the matching series with a chunk overlapping `[mint, maxt]`.
+    pub fn series_labels(&self, matchers: &[&Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
+        self.matching(matchers)
+            .into_iter()
+            .map(|id| &self.series[id as usize])
+            .filter(|s| s.chunks.iter().any(|r| r.maxt >= mint && r.mint <= maxt))
+            .map(|s| s.labels.clone())
+            .collect()
+    }
+
+    /// Every series with all its samples (for compaction).
+    pub fn all(&self) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, String> {
+        self.select(&[], i64::MIN, i64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tsdb::STALE_NAN;
+    use promql_parser::label::MatchOp;
+
+    fn sample_series() -> Vec<(Labels, Vec<(i64, f64)>)> {
+        let l = |pairs: &[(&str, &str)]| Labels::new(pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect());
+        vec![
+            (l(&[("__name__", "up"), ("job", "node")]), vec![(1_700_000_000_000, 1.0), (1_700_000_015_000, f64::from_bits(STALE_NAN))]),
+            (
+                l(&[("__name__", "http_requests_total"), ("code", "200"), ("job", "api")]),
+                (0..1000).map(|i| (1_700_000_000_000 + i * 15_000, (i * 3) as f64)).collect(),
+            ),
+        ]
+    }
+
+    fn sample_meta() -> BlockMeta {
+        BlockMeta {
+            id: "000018bcfe568000-00000001".into(),
+            mint: 1_700_000_000_000,
+            maxt: 1_700_014_985_000,
+            num_series: 2,
+            num_samples: 1002,
+            level: 0,
+            parents: vec![],
+            encoding: chunk::ENC_PCO,
+        }
+    }
+
+    #[test]
+    fn committed_sample_block_still_reads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tsdb/testdata/sample-v1.lkb");
+        if std::env::var_os("LOOKOUT_UPDATE_GOLDEN").is_some() {
+            fs::write(&path, encode(&sample_meta(), &mut sample_series())).unwrap();
+        }
+        let b = Block::open(&path).expect("committed sample block opens");
+        assert_eq!(b.meta, sample_meta());
+        let all = b.all().unwrap();
+        let mut want = sample_series();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(all.len(), 2);
+        for ((la, sa), (lb, sb)) in all.iter().zip(&want) {
+            assert_eq!(la, lb);
+            assert_eq!(
+                sa.iter().map(|s| (s.0, s.1.to_bits())).collect::<Vec<_>>(),
+                sb.iter().map(|s| (s.0, s.1.to_bits())).collect::<Vec<_>>()
+            );
+        }
+        let m = Matcher::new(MatchOp::Equal, "job", "api");
+        let got = b.select(&[&m], 1_700_000_015_000, 1_700_000_030_000).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, vec![(1_700_000_015_000, 3.0), (1_700_000_030_000, 6.0)]);
+    }
+
+    #[test]
+    fn damaged_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = encode(&sample_meta(), &mut sample_series());
+        for (i, damaged) in [
+            bytes[..bytes.len() - 1].to_vec(),
+            {
+                let mut b = bytes.clone();
+                b[20] ^= 1;
+                b
+            },
+            b"LKBLK001".to_vec(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let p = dir.path().join(format!("{i}.lkb"));
+            fs::write(&p, damaged).unwrap();
+            assert!(Block::open(&p).is_err());
+        }
+    }
+}
