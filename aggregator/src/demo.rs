@@ -250,7 +250,11 @@ pub async fn metrics(state: crate::http::AppState, instance: String, mut stop: w
     let now = || time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9;
     // Time of the last round written; the counters advance by the time since then.
     let mut last = now();
-    if state.metrics.tsdb.head().num_series() == 0 {
+    let empty = {
+        let db = state.metrics.tsdb.reader();
+        db.head.num_series() == 0 && db.blocks.is_empty()
+    };
+    if empty {
         // Written oldest first, a few minutes per request: the store refuses samples further
         // behind its newest one than the out-of-order window.
         let end = now();
