@@ -23,8 +23,8 @@ use crate::sources::SourceContext;
 use crate::telemetry::Telemetry;
 use crate::transforms::TransformContext;
 
-/// Batches buffered between a source and a sink before the source waits.
-const CHANNEL_BATCHES: usize = 8;
+/// Batches in the channel in front of each sink's buffer (the buffer does the holding).
+const CHANNEL_BATCHES: usize = 2;
 
 /// A running agent pipeline.
 pub struct Topology {

@@ -157,7 +157,7 @@ http_requests_total{code=\"200\",method=\"get\"} 1027\nhttp_requests_total{code=
     assert!(q > 0.1 && q <= 1.0, "{q}");
     // synthetic series
     assert_eq!(value_of(&agg.url, &format!("up{{{sel}}}")), Some(1.0));
-    assert_eq!(value_of(&agg.url, &format!("scrape_samples_scraped{{{sel}}}")), Some(14.0));
+    assert_eq!(value_of(&agg.url, &format!("scrape_samples_scraped{{{sel}}}")), Some(12.0));
     assert!(value_of(&agg.url, &format!("scrape_duration_seconds{{{sel}}}")).unwrap() >= 0.0);
     let dead_instance = dead.trim_start_matches("http://").trim_end_matches("/metrics");
     wait_for("up == 0 for the dead target", Duration::from_secs(10), || {
@@ -362,11 +362,12 @@ fn otlp_sink_delivers_every_line_once_to_an_otlp_receiver_after_a_503() {
         (events.len() as u64 >= N).then_some(events)
     });
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(seen.lock().unwrap().len() as u64 - 1, seen.lock().unwrap().iter().skip(1).count() as u64);
-    let first = decode(&seen.lock().unwrap()[0]);
-    let all: Vec<wire::LogEvent> = seen.lock().unwrap().iter().skip(1).flat_map(|r| decode(r)).collect();
+    let reqs = seen.lock().unwrap().clone();
+    // the request answered 503 was retried unchanged
+    assert!(reqs.len() >= 2);
+    assert_eq!(reqs[0].body, reqs[1].body, "the retry carries the same batch");
+    let all: Vec<wire::LogEvent> = reqs.iter().skip(1).flat_map(|r| decode(r)).collect();
     assert_eq!(all.len() as u64, N, "no line twice");
-    assert_eq!(first.len(), 1000, "the retried request carried the first batch");
     let seqs: Vec<u64> = events.iter().map(|e| e.fields["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (0..N).collect::<Vec<_>>(), "in order, each once");
     assert_eq!(events[1].service, "checkout");

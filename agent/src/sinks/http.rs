@@ -112,11 +112,7 @@ impl Plan {
                         }
                         // A batch with both kinds: each part holds its own claim on the ack.
                         let samples = std::mem::take(&mut b.metrics);
-                        let metric_ack = match (samples.is_empty(), b.events.is_empty()) {
-                            (true, _) => None,
-                            (false, true) => Some(b.ack.clone()),
-                            (false, false) => Some(b.ack.clone()),
-                        };
+                        let metric_ack = (!samples.is_empty()).then(|| b.ack.clone());
                         if let Some(ack) = metric_ack {
                             if self.metrics_url.is_none() {
                                 cx.metrics.dropped("unsupported", samples.len() as u64);
