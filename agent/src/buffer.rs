@@ -376,15 +376,15 @@ impl Disk {
                     }
                 }
                 Some(n) = ack_rx.recv() => {
-                    if let Some(rec) = self.inflight.remove(&n.end) {
-                        if n.delivered {
-                            if let Err(e) = std::fs::remove_file(record_path(&self.dir, rec.seq)) {
-                                warn!(seq = rec.seq, error = %e, "cannot delete a delivered disk buffer record");
-                            }
-                            self.bytes -= rec.bytes;
-                            self.events -= rec.events;
+                    // Not delivered (the sink stopped): the record stays on disk for the next run.
+                    if let Some(rec) = self.inflight.remove(&n.end)
+                        && n.delivered
+                    {
+                        if let Err(e) = std::fs::remove_file(record_path(&self.dir, rec.seq)) {
+                            warn!(seq = rec.seq, error = %e, "cannot delete a delivered disk buffer record");
                         }
-                        // Not delivered (the sink stopped): it stays on disk for the next run.
+                        self.bytes -= rec.bytes;
+                        self.events -= rec.events;
                     }
                 }
             }

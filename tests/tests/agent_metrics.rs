@@ -30,9 +30,12 @@ impl Request {
     }
 }
 
+/// Every request a test server received.
+type Seen = Arc<Mutex<Vec<Request>>>;
+
 /// A minimal HTTP/1.1 server on a thread: `answer` maps each request to (status, body).
-/// Returns its base URL and every request it received.
-fn serve(answer: impl Fn(&Request) -> (u16, String) + Send + Sync + 'static) -> (String, Arc<Mutex<Vec<Request>>>, Arc<Mutex<bool>>) {
+/// Returns its base URL, every request it received, and a switch that stops it.
+fn serve(answer: impl Fn(&Request) -> (u16, String) + Send + Sync + 'static) -> (String, Seen, Arc<Mutex<bool>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -358,7 +361,7 @@ fn otlp_sink_delivers_every_line_once_to_an_otlp_receiver_after_a_503() {
     let events = wait_for("every line at the OTLP receiver", Duration::from_secs(30), || {
         let reqs = seen.lock().unwrap().clone();
         // the refused first request is not counted: it was answered 503
-        let events: Vec<wire::LogEvent> = reqs.iter().skip(1).flat_map(|r| decode(r)).collect();
+        let events: Vec<wire::LogEvent> = reqs.iter().skip(1).flat_map(&decode).collect();
         (events.len() as u64 >= N).then_some(events)
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -366,7 +369,7 @@ fn otlp_sink_delivers_every_line_once_to_an_otlp_receiver_after_a_503() {
     // the request answered 503 was retried unchanged
     assert!(reqs.len() >= 2);
     assert_eq!(reqs[0].body, reqs[1].body, "the retry carries the same batch");
-    let all: Vec<wire::LogEvent> = reqs.iter().skip(1).flat_map(|r| decode(r)).collect();
+    let all: Vec<wire::LogEvent> = reqs.iter().skip(1).flat_map(&decode).collect();
     assert_eq!(all.len() as u64, N, "no line twice");
     let seqs: Vec<u64> = events.iter().map(|e| e.fields["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (0..N).collect::<Vec<_>>(), "in order, each once");
