@@ -252,6 +252,26 @@ impl AgentConfig {
                 }
             }
         }
+        // A sink fed straight by a source of a kind it cannot ship would drop everything.
+        for (name, sink) in &self.sinks {
+            let (logs, metrics) = sink.accepts();
+            for input in sink.inputs() {
+                if let Some(src) = self.sources.get(input) {
+                    let emits_metrics = src.emits_metrics();
+                    if (emits_metrics && !metrics) || (!emits_metrics && !logs) {
+                        out.push((
+                            format!("sinks.{name}.inputs"),
+                            format!(
+                                "source {input:?} ({}) emits {} and a {} sink does not ship them",
+                                src.kind(),
+                                if emits_metrics { "metric samples" } else { "log events" },
+                                sink.kind()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         if let Some(name) = self.transform_cycle() {
             out.push((format!("transforms.{name}.inputs"), format!("transform {name:?} feeds itself through a cycle of inputs")));
         }
@@ -379,6 +399,27 @@ endpoint = "http://127.0.0.1:9400"
         let problems = routed.validate();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].1.contains("more than one output"), "{problems:?}");
+    }
+
+    #[test]
+    fn metric_sources_and_sinks_are_checked_for_kinds() {
+        let ok = parse(
+            "[sources.node]\ntype = \"host_metrics\"\n[sources.apps]\ntype = \"prometheus_scrape\"\ntargets = [\"http://127.0.0.1:9/metrics\"]\n[sources.self]\ntype = \"internal_metrics\"\n[sinks.prom]\ntype = \"prometheus_remote_write\"\ninputs = [\"node\", \"apps\", \"self\"]\nendpoint = \"http://127.0.0.1:9090/api/v1/write\"\nbuffer = { type = \"disk\", max_bytes = 1048576 }\n",
+        )
+        .unwrap();
+        assert!(ok.validate().is_empty(), "{:?}", ok.validate());
+        let bad = parse(
+            "[sources.app]\ntype = \"file\"\ninclude = [\"/x\"]\n[sources.node]\ntype = \"host_metrics\"\n[sinks.prom]\ntype = \"prometheus_remote_write\"\ninputs = [\"app\"]\nendpoint = \"http://127.0.0.1:9090/api/v1/write\"\n[sinks.otel]\ntype = \"otlp\"\ninputs = [\"node\"]\nendpoint = \"http://127.0.0.1:4318\"\n",
+        )
+        .unwrap();
+        let problems = bad.validate();
+        assert!(problems.iter().any(|(k, m)| k == "sinks.prom.inputs" && m.contains("log events")), "{problems:?}");
+        assert!(problems.iter().any(|(k, m)| k == "sinks.otel.inputs" && m.contains("metric samples")), "{problems:?}");
+        let err = parse(
+            "[sinks.x]\ntype = \"lookout\"\ninputs = [\"a\"]\nendpoint = \"http://h:1\"\nbuffer = { type = \"disk\", max_byts = 5 }\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("max_byts"), "{err}");
     }
 
     #[test]

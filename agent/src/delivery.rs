@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 use wire::LogEvent;
 
+use crate::metric::MetricSample;
+
 /// What the source learns about one of its batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AckNotice {
@@ -75,10 +77,12 @@ impl Drop for Ack {
     }
 }
 
-/// Events travelling together from a source to sinks.
+/// Events travelling together from a source to sinks: log events, metric samples, or both.
 pub struct EventBatch {
-    /// The events, in source order.
+    /// The log events, in source order.
     pub events: Vec<LogEvent>,
+    /// The metric samples, in source order.
+    pub metrics: Vec<MetricSample>,
     /// Settled by whoever finishes with the batch.
     pub ack: Ack,
     /// Where the batch ends in its source's content stream, when the source has positions.
@@ -88,12 +92,27 @@ pub struct EventBatch {
 impl EventBatch {
     /// A batch without a stream position.
     pub fn new(events: Vec<LogEvent>, ack: Ack) -> EventBatch {
-        EventBatch { events, ack, position: None }
+        EventBatch { events, metrics: Vec::new(), ack, position: None }
+    }
+
+    /// A batch of metric samples.
+    pub fn of_metrics(metrics: Vec<MetricSample>, ack: Ack) -> EventBatch {
+        EventBatch { events: Vec::new(), metrics, ack, position: None }
+    }
+
+    /// Log events plus metric samples.
+    pub fn len(&self) -> usize {
+        self.events.len() + self.metrics.len()
+    }
+
+    /// Neither log events nor samples.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.metrics.is_empty()
     }
 
     /// A copy for another output: same events, a clone of the ack, same position.
     pub fn fork(&self) -> EventBatch {
-        EventBatch { events: self.events.clone(), ack: self.ack.clone(), position: self.position.clone() }
+        EventBatch { events: self.events.clone(), metrics: self.metrics.clone(), ack: self.ack.clone(), position: self.position.clone() }
     }
 }
 
@@ -102,7 +121,7 @@ impl EventBatch {
 /// Sinks that deduplicate by id (`lookout`) name their request after it: stream `stream`,
 /// sequence `end`. Ends only grow within a stream, so a batch re-sent after a crash with the
 /// same end is recognised downstream as already stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StreamPosition {
     /// `[A-Za-z0-9]` id of the content stream, unique per agent.
     pub stream: String,

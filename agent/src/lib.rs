@@ -11,9 +11,13 @@
 //! The same library runs in-process inside `lookout up`.
 #![warn(missing_docs)]
 
+pub mod buffer;
 pub mod checkpoint;
 pub mod config;
 pub mod delivery;
+pub mod exposition;
+pub mod metric;
+pub mod remote_write;
 pub mod server;
 pub mod sinks;
 pub mod sources;

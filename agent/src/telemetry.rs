@@ -26,6 +26,8 @@ pub struct Telemetry {
     lag_bytes: Family<Labels, Gauge>,
     checkpoint_writes_failed: Family<Labels, Counter>,
     redactions: Family<Labels, Counter>,
+    buffer_events: Family<Labels, Gauge>,
+    buffer_bytes: Family<Labels, Gauge>,
 }
 
 impl Default for Telemetry {
@@ -80,6 +82,12 @@ impl ComponentMetrics {
         self.telemetry.redactions.get_or_create(&self.labels).inc_by(n);
     }
 
+    /// Sets what a sink's buffer holds.
+    pub fn set_buffer(&self, events: i64, bytes: i64) {
+        self.telemetry.buffer_events.get_or_create(&self.labels).set(events);
+        self.telemetry.buffer_bytes.get_or_create(&self.labels).set(bytes);
+    }
+
     /// Counts a failed checkpoint write.
     pub fn checkpoint_write_failed(&self) {
         self.telemetry.checkpoint_writes_failed.get_or_create(&self.labels).inc();
@@ -101,6 +109,8 @@ impl Telemetry {
             lag_bytes: Family::default(),
             checkpoint_writes_failed: Family::default(),
             redactions: Family::default(),
+            buffer_events: Family::default(),
+            buffer_bytes: Family::default(),
         };
         registry.register("lookout_agent_events_in", "Events received by a component", t.events_in.clone());
         registry.register("lookout_agent_events_out", "Events passed on or delivered by a component", t.events_out.clone());
@@ -111,6 +121,8 @@ impl Telemetry {
         registry.register("lookout_agent_file_lag_bytes", "Bytes written to followed files and not yet read", t.lag_bytes.clone());
         registry.register("lookout_agent_checkpoint_write_failures", "Failed checkpoint writes", t.checkpoint_writes_failed.clone());
         registry.register("lookout_agent_redactions", "Matches masked by a redact transform", t.redactions.clone());
+        registry.register("lookout_agent_buffer_events", "Events held in a sink's buffer", t.buffer_events.clone());
+        registry.register("lookout_agent_buffer_bytes", "Bytes held in a sink's disk buffer", t.buffer_bytes.clone());
         *t.registry.lock().expect("fresh mutex") = registry;
         t
     }

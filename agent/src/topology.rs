@@ -18,13 +18,13 @@ use tracing::{info, warn};
 
 use crate::config::AgentConfig;
 use crate::delivery::EventBatch;
-use crate::sinks::{SinkConfig, SinkContext};
-use crate::sources::{SourceConfig, SourceContext};
+use crate::sinks::SinkContext;
+use crate::sources::SourceContext;
 use crate::telemetry::Telemetry;
 use crate::transforms::TransformContext;
 
-/// Batches buffered between a source and a sink before the source waits.
-const CHANNEL_BATCHES: usize = 8;
+/// Batches in the channel in front of each sink's buffer (the buffer does the holding).
+const CHANNEL_BATCHES: usize = 2;
 
 /// A running agent pipeline.
 pub struct Topology {
@@ -63,17 +63,14 @@ impl Topology {
             for input in sink.inputs() {
                 senders.entry(input.as_str()).or_default().push(tx.clone());
             }
-            let cx = SinkContext {
-                name: name.clone(),
-                agent_id: agent_id.clone(),
-                data_dir: cfg.data_dir.clone(),
-                metrics: telemetry.component(sink.kind(), name),
-                input: rx,
-            };
-            sinks.push(match sink.clone() {
-                SinkConfig::Lookout(c) => tokio::spawn(c.run(cx)),
-                SinkConfig::Console(c) => tokio::spawn(c.run(cx)),
-            });
+            let metrics = telemetry.component(sink.kind(), name);
+            let (input, buffer) = sink
+                .buffer()
+                .spawn(&cfg.data_dir, name, rx, metrics.clone())
+                .with_context(|| format!("cannot open the buffer of sink {name:?}"))?;
+            sinks.push(buffer);
+            let cx = SinkContext { name: name.clone(), agent_id: agent_id.clone(), data_dir: cfg.data_dir.clone(), metrics, input };
+            sinks.push(tokio::spawn(sink.clone().run(cx)));
         }
         // Transforms: every consumer's channel exists before any producer takes its senders.
         let mut pending = Vec::new();
@@ -114,6 +111,7 @@ impl Topology {
                 host: host.clone(),
                 data_dir: cfg.data_dir.clone(),
                 metrics: telemetry.component(source.kind(), name),
+                telemetry: telemetry.clone(),
                 outputs: senders.remove(name.as_str()).unwrap_or_default(),
                 shutdown: shutdown_rx.clone(),
                 drain_timeout,
@@ -122,9 +120,7 @@ impl Topology {
                 warn!(source = %name, "no sink takes this source as input; it is not started");
                 continue;
             }
-            sources.push(match source.clone() {
-                SourceConfig::File(c) => tokio::spawn(c.run(cx)),
-            });
+            sources.push(tokio::spawn(source.clone().run(cx)));
         }
         info!(agent_id = %agent_id, sources = sources.len(), sinks = sinks.len(), "pipeline started");
         Ok(Topology { shutdown, sources, sinks })

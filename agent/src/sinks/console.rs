@@ -1,5 +1,5 @@
 //! The `console` sink: writes each event as one JSON line to standard output, for debugging a
-//! pipeline (`lookout-agent run … | jq`). A batch is acknowledged once it is written and flushed.
+//! pipeline (`lookout-agent run … | jq`); metric samples as `{"metric":…,"labels":…}` lines. A batch is acknowledged once it is written and flushed.
 
 use std::io::Write;
 
@@ -26,13 +26,19 @@ impl Config {
     /// Runs until every input has closed.
     pub async fn run(self, mut cx: SinkContext) {
         while let Some(batch) = cx.input.recv().await {
-            let n = batch.events.len() as u64;
+            let n = batch.len() as u64;
             cx.metrics.events_in.inc_by(n);
             let events = batch.events;
+            let samples = batch.metrics;
             let written = tokio::task::spawn_blocking(move || {
                 let stdout = std::io::stdout();
                 let mut out = std::io::BufWriter::new(stdout.lock());
-                write_events(&mut out, &events).and_then(|_| out.flush())
+                write_events(&mut out, &events)?;
+                for s in &samples {
+                    serde_json::to_writer(&mut out, &metric_json(s))?;
+                    out.write_all(b"\n")?;
+                }
+                out.flush()
             })
             .await;
             match written {
@@ -51,6 +57,19 @@ impl Config {
         }
         debug!(sink = %cx.name, "console sink stopped");
     }
+}
+
+/// A metric sample as the console prints it: `{"metric":…,"labels":{…},"timestamp_ms":…,"value":…}`
+/// (a staleness marker prints as `"value":"stale"`, another NaN as `"NaN"`).
+pub fn metric_json(s: &crate::metric::MetricSample) -> serde_json::Value {
+    let value = if crate::metric::is_stale(s.value) {
+        serde_json::json!("stale")
+    } else if s.value.is_finite() {
+        serde_json::json!(s.value)
+    } else {
+        serde_json::json!(crate::exposition::format_float(s.value))
+    };
+    serde_json::json!({"metric": s.name, "labels": s.labels, "timestamp_ms": s.timestamp_ms, "value": value})
 }
 
 /// Writes events as JSON lines.

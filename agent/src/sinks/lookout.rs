@@ -1,4 +1,15 @@
-//! The `lookout` sink: ships logs to a Lookout aggregator over OTLP/HTTP (`POST /v1/logs`).
+//! The `lookout` sink: ships logs to a Lookout aggregator over OTLP/HTTP (`POST /v1/logs`) and
+//! metric samples as Prometheus remote_write 1.0 (`POST /api/v1/write`, snappy protobuf).
+//!
+//! ```toml
+//! [sinks.central]
+//! type = "lookout"
+//! inputs = ["app", "node"]
+//! endpoint = "http://127.0.0.1:9400"
+//! compression = "gzip"             # logs: gzip (default), zstd, none
+//! batch = { max_events = 5000, max_bytes = 4194304, timeout_secs = 1.0 }
+//! buffer = { type = "disk", max_bytes = 268435456, when_full = "block" }
+//! ```
 //!
 //! Each request carries `Lookout-Batch: <agent-id>/<sink-name>/<sequence>`. The sequence only
 //! grows, across restarts too: the sink reserves sequence numbers in blocks and records the end
@@ -13,22 +24,21 @@
 //! ids the aggregator may already have stored, and it drops them as duplicates: exactly once
 //! across agent crashes, not only across retries.
 //!
-//! One request is in flight at a time, so batches arrive in order. Network errors, 408, 429 and
-//! 5xx are retried with exponential backoff and full jitter (honouring `Retry-After`); any other
-//! 4xx means the aggregator will never accept the batch: it is dropped, counted and logged.
+//! Metric requests carry `Lookout-Batch: <agent-id>/<sink-name>.metrics/<sequence>` too. The
+//! aggregator's remote_write path does not deduplicate by batch id today; a re-sent metric
+//! request is still harmless there because a sample equal to the stored one at the same
+//! timestamp is accepted as a no-op.
+//!
+//! One request is in flight at a time, so batches arrive in order. Retries and the handling of
+//! rejections are those of [`super::http`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
-use tracing::{debug, error, warn};
 use wire::encoding::Compression;
-use wire::{BatchId, LogEvent};
 
 use super::SinkContext;
-use crate::delivery::{Ack, StreamPosition};
 
 /// `type = "lookout"`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +63,10 @@ pub struct Config {
     /// Longest retry delay in seconds.
     #[serde(default = "default_backoff_max")]
     pub retry_max_backoff_secs: f64,
+    /// What is held between the inputs and the requests: `{ type = "memory" }` (default) or
+    /// `{ type = "disk", max_bytes = … }`; see [`crate::buffer`].
+    #[serde(default)]
+    pub buffer: crate::buffer::BufferConfig,
 }
 
 /// `[sinks.NAME.batch]`: a batch is sent when any limit is reached.
@@ -98,213 +112,32 @@ fn default_backoff_max() -> f64 {
 impl Config {
     /// Semantic checks.
     pub fn validate(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        match reqwest::Url::parse(&self.endpoint) {
-            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-            Ok(u) => out.push(("endpoint".into(), format!("scheme {:?} is not http or https", u.scheme()))),
-            Err(e) => out.push(("endpoint".into(), format!("{:?} is not a URL: {e}", self.endpoint))),
-        }
-        if self.inputs.is_empty() {
-            out.push(("inputs".into(), "at least one input is required".into()));
-        }
-        if self.batch.max_events == 0 || self.batch.max_bytes == 0 {
-            out.push(("batch".into(), "max_events and max_bytes must be positive".into()));
-        }
-        if !(self.batch.timeout_secs > 0.0 && self.batch.timeout_secs.is_finite()) {
-            out.push(("batch.timeout_secs".into(), "must be a positive number".into()));
-        }
-        if !(self.request_timeout_secs > 0.0 && self.request_timeout_secs.is_finite()) {
-            out.push(("request_timeout_secs".into(), "must be a positive number".into()));
-        }
-        if !(self.retry_max_backoff_secs > 0.0 && self.retry_max_backoff_secs.is_finite()) {
-            out.push(("retry_max_backoff_secs".into(), "must be a positive number".into()));
-        }
+        let mut out =
+            super::http::validate_common(&self.endpoint, &self.inputs, &self.batch, self.request_timeout_secs, self.retry_max_backoff_secs);
+        out.extend(self.buffer.validate().into_iter().map(|(k, m)| (format!("buffer.{k}"), m)));
         out
     }
 
     /// Runs until every input has closed and the last batch is delivered.
-    pub async fn run(self, mut cx: SinkContext) {
-        let client = match reqwest::Client::builder()
-            .timeout(Duration::from_secs_f64(self.request_timeout_secs))
-            .user_agent(concat!("lookout-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                error!(sink = %cx.name, error = %e, "cannot build HTTP client; sink not started");
-                return;
-            }
+    pub async fn run(self, cx: SinkContext) {
+        let base = self.endpoint.trim_end_matches('/');
+        let plan = super::http::Plan {
+            logs_url: Some(format!("{base}/v1/logs")),
+            metrics_url: Some(format!("{base}/api/v1/write")),
+            batch_ids: true,
+            compression: self.compression,
+            headers: Vec::new(),
+            batch: self.batch.clone(),
+            request_timeout: Duration::from_secs_f64(self.request_timeout_secs),
+            backoff_initial: Duration::from_millis(self.retry_initial_backoff_ms),
+            backoff_max: Duration::from_secs_f64(self.retry_max_backoff_secs),
         };
-        let url = format!("{}/v1/logs", self.endpoint.trim_end_matches('/'));
-        let mut seq = match Sequence::open(&cx.data_dir.join("sinks").join(format!("{}.seq", cx.name))) {
-            Ok(s) => s,
-            Err(e) => {
-                error!(sink = %cx.name, error = %e, "cannot open the sequence file; sink not started");
-                return;
-            }
-        };
-        let mut events: Vec<LogEvent> = Vec::new();
-        let mut acks: Vec<Ack> = Vec::new();
-        let mut bytes = 0usize;
-        let mut deadline: Option<Instant> = None;
-        // The content stream of the request being filled, and its last end offset.
-        let mut position: Option<StreamPosition> = None;
-        let timeout = Duration::from_secs_f64(self.batch.timeout_secs);
-        loop {
-            let flush = tokio::select! {
-                b = cx.input.recv() => match b {
-                    Some(b) => {
-                        cx.metrics.events_in.inc_by(b.events.len() as u64);
-                        if b.events.is_empty() {
-                            b.ack.settle();
-                            continue;
-                        }
-                        // A request holds one content stream; a replayed batch travels alone.
-                        let joins = match (&position, &b.position) {
-                            (None, None) => true,
-                            (Some(p), Some(q)) => p.stream == q.stream && !p.replay && !q.replay,
-                            _ => false,
-                        };
-                        if !joins && !events.is_empty() {
-                            let id = self.batch_id(&mut seq, &cx, position.as_ref());
-                            self.send(&client, &url, id, &cx, std::mem::take(&mut events), std::mem::take(&mut acks)).await;
-                            bytes = 0;
-                            deadline = None;
-                        }
-                        position = b.position;
-                        bytes += b.events.iter().map(LogEvent::size_hint).sum::<usize>();
-                        events.extend(b.events);
-                        acks.push(b.ack);
-                        deadline.get_or_insert_with(|| Instant::now() + timeout);
-                        events.len() >= self.batch.max_events
-                            || bytes >= self.batch.max_bytes
-                            || position.as_ref().is_some_and(|p| p.replay)
-                    }
-                    None => {
-                        if !events.is_empty() {
-                            let id = self.batch_id(&mut seq, &cx, position.as_ref());
-                            self.send(&client, &url, id, &cx, std::mem::take(&mut events), std::mem::take(&mut acks)).await;
-                        }
-                        break;
-                    }
-                },
-                _ = sleep_until_opt(deadline) => true,
-            };
-            if flush && !events.is_empty() {
-                let id = self.batch_id(&mut seq, &cx, position.as_ref());
-                self.send(&client, &url, id, &cx, std::mem::take(&mut events), std::mem::take(&mut acks)).await;
-                bytes = 0;
-                deadline = None;
-            }
-        }
-        debug!(sink = %cx.name, "lookout sink stopped");
-    }
-
-    /// The id of the next request: named after its content stream when it has one, else the
-    /// sink's own durable sequence. `None` if that sequence cannot be persisted.
-    fn batch_id(&self, seq: &mut Sequence, cx: &SinkContext, position: Option<&StreamPosition>) -> Option<BatchId> {
-        let stream: String = cx
-            .name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') { c } else { '_' })
-            .take(100)
-            .collect();
-        if let Some(p) = position {
-            return Some(BatchId { agent: cx.agent_id.clone(), stream: format!("{stream}.{}", p.stream), sequence: p.end });
-        }
-        match seq.next() {
-            Ok(n) => Some(BatchId { agent: cx.agent_id.clone(), stream, sequence: n }),
-            Err(e) => {
-                // Without a durable sequence we cannot promise exactly-once; keep the batch
-                // unacknowledged so it is read again after a restart.
-                error!(sink = %cx.name, error = %e, "cannot persist the batch sequence; batch not sent");
-                None
-            }
-        }
-    }
-
-    async fn send(
-        &self,
-        client: &reqwest::Client,
-        url: &str,
-        id: Option<BatchId>,
-        cx: &SinkContext,
-        events: Vec<LogEvent>,
-        acks: Vec<Ack>,
-    ) {
-        let Some(id) = id else { return };
-        let body = self.compression.encode(&wire::otlp::encode_protobuf(&events));
-        let mut attempt: u32 = 0;
-        loop {
-            let mut req = client
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
-                .header(wire::batch::HEADER, id.to_string())
-                .body(body.clone());
-            if let Some(enc) = self.compression.header() {
-                req = req.header(reqwest::header::CONTENT_ENCODING, enc);
-            }
-            let outcome = match req.send().await {
-                Ok(resp) if resp.status().is_success() => Ok(()),
-                Ok(resp) => {
-                    let status = resp.status();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                        .filter(|s| s.is_finite() && *s >= 0.0)
-                        .map(|s| Duration::from_secs_f64(s.min(300.0)));
-                    let text = resp.text().await.unwrap_or_default();
-                    let retryable = status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408;
-                    Err((retryable, format!("HTTP {status}: {}", text.chars().take(300).collect::<String>()), retry_after))
-                }
-                Err(e) => Err((true, format!("request failed: {e}"), None)),
-            };
-            match outcome {
-                Ok(()) => {
-                    cx.metrics.request("ok");
-                    cx.metrics.sent_bytes(body.len() as u64);
-                    cx.metrics.events_out.inc_by(events.len() as u64);
-                    acks.into_iter().for_each(Ack::settle);
-                    return;
-                }
-                Err((false, reason, _)) => {
-                    cx.metrics.request("rejected");
-                    cx.metrics.dropped("rejected", events.len() as u64);
-                    error!(sink = %cx.name, batch = %id, events = events.len(), reason = %reason, "aggregator rejected the batch; dropped");
-                    acks.into_iter().for_each(Ack::settle);
-                    return;
-                }
-                Err((true, reason, retry_after)) => {
-                    cx.metrics.request("retry");
-                    attempt = attempt.saturating_add(1);
-                    let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
-                    warn!(sink = %cx.name, batch = %id, attempt, delay_ms = delay.as_millis() as u64, reason = %reason, "delivery failed; retrying");
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self.retry_max_backoff_secs;
-        let base = (self.retry_initial_backoff_ms as f64 / 1000.0) * 2f64.powi(attempt.min(30) as i32 - 1);
-        let ceiling = base.min(cap);
-        // Full jitter, with a floor so a storm of retries never spins.
-        Duration::from_secs_f64(rand::rng().random_range(ceiling / 2.0..=ceiling))
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+        plan.run(cx).await
     }
 }
 
 /// Sequence numbers that only grow across restarts, reserved in durable blocks.
-struct Sequence {
+pub(crate) struct Sequence {
     path: PathBuf,
     next: u64,
     reserved_until: u64,
@@ -313,7 +146,7 @@ struct Sequence {
 const SEQUENCE_BLOCK: u64 = 1024;
 
 impl Sequence {
-    fn open(path: &Path) -> std::io::Result<Sequence> {
+    pub(crate) fn open(path: &Path) -> std::io::Result<Sequence> {
         let start = match std::fs::read_to_string(path) {
             Ok(s) => {
                 s.trim().parse::<u64>().map_err(|e| std::io::Error::other(format!("corrupt sequence file {}: {e}", path.display())))?
@@ -324,7 +157,7 @@ impl Sequence {
         Ok(Sequence { path: path.to_path_buf(), next: start, reserved_until: start })
     }
 
-    fn next(&mut self) -> std::io::Result<u64> {
+    pub(crate) fn next(&mut self) -> std::io::Result<u64> {
         if self.next >= self.reserved_until {
             let until = self.next + SEQUENCE_BLOCK;
             write_atomic(&self.path, until.to_string().as_bytes())?;
@@ -368,11 +201,19 @@ mod tests {
 
     #[test]
     fn backoff_stays_within_bounds() {
-        let cfg: Config =
-            toml::from_str("inputs=['a']\nendpoint='http://127.0.0.1:1'\nretry_initial_backoff_ms=100\nretry_max_backoff_secs=1.0")
-                .unwrap();
+        let plan = crate::sinks::http::Plan {
+            logs_url: None,
+            metrics_url: None,
+            batch_ids: false,
+            compression: Compression::None,
+            headers: vec![],
+            batch: BatchConfig::default(),
+            request_timeout: Duration::from_secs(1),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+        };
         for attempt in 1..40 {
-            let d = cfg.backoff(attempt).as_secs_f64();
+            let d = plan.backoff(attempt).as_secs_f64();
             assert!((0.05..=1.0).contains(&d), "{attempt}: {d}");
         }
     }

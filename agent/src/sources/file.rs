@@ -838,6 +838,7 @@ impl FileSource {
         t.pending.push_back((end, false));
         EventBatch {
             events,
+            metrics: Vec::new(),
             ack: Ack::new(self.ack_tx.clone(), id, end),
             position: Some(StreamPosition { stream: format!("{:016x}", t.generation), end, replay }),
         }
@@ -1099,6 +1100,7 @@ mod tests {
             host: "h".into(),
             data_dir: dir.join("data"),
             metrics: Telemetry::new().component("file", "app"),
+            telemetry: Telemetry::new(),
             outputs: vec![tx],
             shutdown,
             drain_timeout: Duration::from_secs(1),

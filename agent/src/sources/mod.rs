@@ -11,13 +11,22 @@ use crate::delivery::EventBatch;
 use crate::telemetry::ComponentMetrics;
 
 pub mod file;
+pub mod host_metrics;
+pub mod internal_metrics;
+pub mod prometheus_scrape;
 
 /// `[sources.NAME]`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SourceConfig {
-    /// Tail files matching globs.
+    /// Tail files matching globs (log events).
     File(file::Config),
+    /// Scrape Prometheus exposition endpoints (metric samples).
+    PrometheusScrape(prometheus_scrape::Config),
+    /// CPU, memory, load, disks, file systems, network of this host (metric samples).
+    HostMetrics(host_metrics::Config),
+    /// The agent's own counters (metric samples).
+    InternalMetrics(internal_metrics::Config),
 }
 
 impl SourceConfig {
@@ -25,6 +34,9 @@ impl SourceConfig {
     pub fn validate(&self) -> Vec<(String, String)> {
         match self {
             SourceConfig::File(c) => c.validate(),
+            SourceConfig::PrometheusScrape(c) => c.validate(),
+            SourceConfig::HostMetrics(c) => c.validate(),
+            SourceConfig::InternalMetrics(c) => c.validate(),
         }
     }
 
@@ -32,6 +44,24 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::File(_) => "file",
+            SourceConfig::PrometheusScrape(_) => "prometheus_scrape",
+            SourceConfig::HostMetrics(_) => "host_metrics",
+            SourceConfig::InternalMetrics(_) => "internal_metrics",
+        }
+    }
+
+    /// Whether the source emits metric samples (otherwise log events).
+    pub fn emits_metrics(&self) -> bool {
+        !matches!(self, SourceConfig::File(_))
+    }
+
+    /// Runs the source until shutdown.
+    pub async fn run(self, cx: SourceContext) {
+        match self {
+            SourceConfig::File(c) => c.run(cx).await,
+            SourceConfig::PrometheusScrape(c) => c.run(cx).await,
+            SourceConfig::HostMetrics(c) => c.run(cx).await,
+            SourceConfig::InternalMetrics(c) => c.run(cx).await,
         }
     }
 }
@@ -46,6 +76,8 @@ pub struct SourceContext {
     pub data_dir: PathBuf,
     /// Its counters.
     pub metrics: ComponentMetrics,
+    /// The agent's registry (read by `internal_metrics`).
+    pub telemetry: crate::telemetry::Telemetry,
     /// One sender per sink that takes this source as input.
     pub outputs: Vec<mpsc::Sender<EventBatch>>,
     /// Becomes true when the agent shuts down.

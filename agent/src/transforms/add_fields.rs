@@ -13,7 +13,8 @@ pub struct Config {
     /// Components feeding this transform.
     pub inputs: Vec<String>,
     /// Fields to add, e.g. `fields = { environment = "prod", team = "payments" }`. `host` and
-    /// `service` set the event's host and service.
+    /// `service` set the event's host and service. On metric samples each field is a label
+    /// (its value as text); names that are not valid label names are skipped.
     pub fields: BTreeMap<String, serde_json::Value>,
     /// Replace a field the event already has (default: keep the event's own value).
     #[serde(default)]
@@ -54,6 +55,20 @@ impl super::Transform for AddFields {
             }
         }
     }
+
+    fn apply_metrics(&mut self, samples: &mut Vec<crate::metric::MetricSample>, _metrics: &ComponentMetrics) {
+        for s in samples.iter_mut() {
+            for (k, v) in &self.cfg.fields {
+                if !crate::metric::valid_label_name(k) || k.starts_with("__") {
+                    continue;
+                }
+                if self.cfg.overwrite || !s.labels.contains_key(k) {
+                    let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                    s.labels.insert(k.clone(), text);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -70,5 +85,9 @@ mod tests {
         assert_eq!(evs[0].fields["env"], "prod");
         assert_eq!(evs[0].fields["team"], "own");
         assert_eq!(evs[0].service, "api");
+        let mut samples = vec![crate::metric::MetricSample::new("up", &[("team", "own")], 1, 1.0)];
+        t.apply_metrics(&mut samples, &crate::telemetry::Telemetry::new().component("add_fields", "t"));
+        assert_eq!(samples[0].labels["env"], "prod");
+        assert_eq!(samples[0].labels["team"], "own");
     }
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use wire::LogEvent;
 
 use super::field_text;
+use crate::metric::MetricSample;
 use crate::telemetry::ComponentMetrics;
 
 /// Keep or drop what matches.
@@ -44,6 +45,7 @@ pub enum Match {
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// `message`, `level`, `host`, `service`, `source` or a dotted JSON path (`http.status`).
+    /// On metric samples: a label name, `__name__` for the metric name.
     pub field: String,
     /// The field's text equals one of these.
     #[serde(default)]
@@ -132,9 +134,18 @@ impl Filter {
         self.matches(e) == (self.action == Action::Keep)
     }
 
+    /// Whether the filter keeps metric sample `s` (fields are labels).
+    pub fn keeps_sample(&self, s: &MetricSample) -> bool {
+        self.matches_with(|f| s.label(f).map(str::to_string)) == (self.action == Action::Keep)
+    }
+
     fn matches(&self, e: &LogEvent) -> bool {
+        self.matches_with(|f| field_text(e, f))
+    }
+
+    fn matches_with(&self, get: impl Fn(&str) -> Option<String>) -> bool {
         let one = |(field, test): &(String, Test)| {
-            let v = field_text(e, field);
+            let v = get(field);
             match test {
                 Test::Equals(options) => v.is_some_and(|v| options.contains(&v)),
                 Test::Matches(re) => v.is_some_and(|v| re.is_match(&v)),
@@ -153,6 +164,15 @@ impl super::Transform for Filter {
         let before = events.len();
         events.retain(|e| self.matches(e) == (self.action == Action::Keep));
         let dropped = (before - events.len()) as u64;
+        if dropped > 0 {
+            metrics.dropped("filtered", dropped);
+        }
+    }
+
+    fn apply_metrics(&mut self, samples: &mut Vec<MetricSample>, metrics: &ComponentMetrics) {
+        let before = samples.len();
+        samples.retain(|s| self.keeps_sample(s));
+        let dropped = (before - samples.len()) as u64;
         if dropped > 0 {
             metrics.dropped("filtered", dropped);
         }
@@ -189,6 +209,17 @@ mod tests {
         assert_eq!(run(cfg, &lines), ["GET /x"]);
         assert_eq!(run("conditions = [{ field = 'http.status', equals = ['500'] }]", &lines), ["GET /x"]);
         assert_eq!(run("conditions = [{ field = 'http', exists = false }]", &lines), ["debug"]);
+    }
+
+    #[test]
+    fn conditions_on_metric_samples_test_labels() {
+        let cfg: Config =
+            toml::from_str("inputs = ['a']\naction = 'drop'\nconditions = [{ field = '__name__', matches = '^go_' }]").unwrap();
+        let mut f = cfg.build();
+        let mut samples = vec![MetricSample::new("go_goroutines", &[], 1, 1.0), MetricSample::new("up", &[("job", "x")], 1, 1.0)];
+        f.apply_metrics(&mut samples, &crate::telemetry::Telemetry::new().component("filter", "f"));
+        assert_eq!(samples.len(), 1);
+        assert_eq!(samples[0].name, "up");
     }
 
     #[test]

@@ -5,12 +5,18 @@
 //! rewrites their events in place and passes the batch on with its [`crate::delivery::Ack`] and
 //! stream position unchanged. A batch left with no events is settled right there: its lines are
 //! accounted for (counted as dropped with a reason), so a file checkpoint still moves past them.
+//!
+//! Metric samples travel in the same batches. Where it means something, transforms apply to
+//! them with labels in place of fields: `add_fields` adds labels, `filter` and `route` test
+//! labels (`__name__` is the metric name). `redact`, `sample` and `throttle` are about log
+//! lines and pass samples through untouched.
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use wire::LogEvent;
 
 use crate::delivery::EventBatch;
+use crate::metric::MetricSample;
 use crate::sources::send_to_all;
 use crate::telemetry::ComponentMetrics;
 
@@ -107,6 +113,9 @@ impl TransformConfig {
 pub trait Transform: Send {
     /// Applies the transform to one batch's events.
     fn apply(&mut self, events: &mut Vec<LogEvent>, metrics: &ComponentMetrics);
+
+    /// Applies the transform to one batch's metric samples (default: unchanged).
+    fn apply_metrics(&mut self, _samples: &mut Vec<MetricSample>, _metrics: &ComponentMetrics) {}
 }
 
 /// What a running transform is given.
@@ -124,14 +133,19 @@ pub struct TransformContext {
 /// Runs a transform until its inputs close.
 pub async fn run(mut t: Box<dyn Transform>, mut cx: TransformContext) {
     while let Some(mut batch) = cx.input.recv().await {
-        cx.metrics.events_in.inc_by(batch.events.len() as u64);
-        t.apply(&mut batch.events, &cx.metrics);
-        if batch.events.is_empty() {
+        cx.metrics.events_in.inc_by(batch.len() as u64);
+        if !batch.events.is_empty() {
+            t.apply(&mut batch.events, &cx.metrics);
+        }
+        if !batch.metrics.is_empty() {
+            t.apply_metrics(&mut batch.metrics, &cx.metrics);
+        }
+        if batch.is_empty() {
             // Every event was dropped on purpose and counted: the lines are done with.
             batch.ack.settle();
             continue;
         }
-        let n = batch.events.len() as u64;
+        let n = batch.len() as u64;
         if !send_to_all(&cx.outputs, batch).await {
             break;
         }

@@ -9,6 +9,7 @@
 //! errors = [{ field = "level", equals = ["error", "fatal"] }]
 //! checkout = [{ field = "service", equals = ["checkout"] }]
 //! ```
+//! Metric samples are routed by the same conditions on their labels (`__name__` for the name).
 //! An event matching several routes goes to each of them. Each output receives its share of a
 //! batch with a clone of the batch's acknowledgement; a share with no events is settled at once,
 //! so the source's checkpoint moves when every output is done. Events sent to an output nothing
@@ -21,6 +22,7 @@ use wire::LogEvent;
 
 use super::filter;
 use crate::delivery::EventBatch;
+use crate::metric::MetricSample;
 use crate::sources::send_to_all;
 use crate::telemetry::ComponentMetrics;
 
@@ -84,28 +86,40 @@ pub async fn run(
         })
         .collect();
     while let Some(batch) = input.recv().await {
-        metrics.events_in.inc_by(batch.events.len() as u64);
-        let mut shares: BTreeMap<&str, Vec<LogEvent>> = BTreeMap::new();
+        metrics.events_in.inc_by(batch.len() as u64);
+        let mut shares: BTreeMap<&str, (Vec<LogEvent>, Vec<MetricSample>)> = BTreeMap::new();
         for e in &batch.events {
             let mut matched = false;
             for (n, f) in &routes {
                 if f.keeps(e) {
-                    shares.entry(n.as_str()).or_default().push(e.clone());
+                    shares.entry(n.as_str()).or_default().0.push(e.clone());
                     matched = true;
                 }
             }
             if !matched {
-                shares.entry(UNMATCHED).or_default().push(e.clone());
+                shares.entry(UNMATCHED).or_default().0.push(e.clone());
             }
         }
-        for (out, events) in shares {
+        for s in &batch.metrics {
+            let mut matched = false;
+            for (n, f) in &routes {
+                if f.keeps_sample(s) {
+                    shares.entry(n.as_str()).or_default().1.push(s.clone());
+                    matched = true;
+                }
+            }
+            if !matched {
+                shares.entry(UNMATCHED).or_default().1.push(s.clone());
+            }
+        }
+        for (out, (events, samples)) in shares {
             let consumers = outputs.get(out).map(Vec::as_slice).unwrap_or_default();
-            let n = events.len() as u64;
+            let n = (events.len() + samples.len()) as u64;
             if consumers.is_empty() {
                 metrics.dropped("unrouted", n);
                 continue;
             }
-            let share = EventBatch { events, ack: batch.ack.clone(), position: batch.position.clone() };
+            let share = EventBatch { events, metrics: samples, ack: batch.ack.clone(), position: batch.position.clone() };
             if send_to_all(consumers, share).await {
                 metrics.events_out.inc_by(n);
             }
