@@ -30,6 +30,8 @@ pub struct Server {
     stop_http: oneshot::Sender<()>,
     http: tokio::task::JoinHandle<()>,
     indexer: std::sync::mpsc::Sender<IndexerMsg>,
+    /// Rule evaluation, when rule files are configured.
+    pub rules: Option<Arc<crate::rules_api::Rules>>,
 }
 
 impl Server {
@@ -70,7 +72,23 @@ impl Server {
         let ingest = Arc::new(Ingest::new(wal, store.clone(), telemetry.clone(), cfg.ingest.max_pending_events, cfg.ingest.max_body_bytes));
         let ready = Arc::new(AtomicBool::new(false));
         let metrics = crate::metrics_api::open(&cfg.data_dir, cfg).context("cannot open the metrics store")?;
-        let state = AppState { ingest, store, telemetry, agent_telemetry, ready: ready.clone(), metrics };
+        let rules = if cfg.rule_files.is_empty() {
+            None
+        } else {
+            let rules = crate::rules_api::Rules::start(cfg, metrics.clone(), store.clone())?;
+            // SIGHUP re-reads the rule files (as does POST /-/reload).
+            let r = rules.clone();
+            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    info!("SIGHUP: reloading rules");
+                    let r = r.clone();
+                    let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+                }
+            });
+            Some(rules)
+        };
+        let state = AppState { ingest, store, telemetry, agent_telemetry, ready: ready.clone(), metrics, rules: rules.clone() };
         let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {
@@ -91,11 +109,14 @@ impl Server {
         if !query_ui::is_built() {
             warn!("the web UI was not built into this binary; build it with: {}", query_ui::BUILD_HINT);
         }
-        Ok(Server { addr, stop_http, http, indexer })
+        Ok(Server { addr, stop_http, http, indexer, rules })
     }
 
     /// Finishes in-flight requests (up to `deadline`), then commits the index and stops.
     pub async fn stop(self, deadline: Duration) {
+        if let Some(r) = &self.rules {
+            r.manager.stop();
+        }
         let _ = self.stop_http.send(());
         let mut http = self.http;
         if tokio::time::timeout(deadline, &mut http).await.is_err() {
