@@ -163,6 +163,9 @@ pub struct Group {
     pub rules: Vec<Rule>,
     /// Group health (time and duration of the whole evaluation).
     pub health: Health,
+    /// Whether `for` state has been restored from `ALERTS_FOR_STATE` (done after the first
+    /// evaluation of a group that did not inherit state from a reload).
+    restored: bool,
 }
 
 impl Group {
@@ -170,7 +173,7 @@ impl Group {
     pub fn new(spec: GroupSpec, default_interval: Duration) -> Group {
         let interval = spec.interval.unwrap_or(default_interval);
         let rules = spec.rules.iter().cloned().map(Rule::new).collect();
-        Group { spec, interval, rules, health: Health::default() }
+        Group { spec, interval, rules, health: Health::default(), restored: false }
     }
 
     /// Takes over the state of rules with the same name and labels from `old` (a reload).
@@ -190,6 +193,7 @@ impl Group {
             }
         }
         self.health = old.health.clone();
+        self.restored = true;
     }
 
     /// Stale markers for every series the group last wrote (the group is going away).
@@ -219,7 +223,48 @@ impl Group {
                 tracing::warn!(group = %self.spec.name, rule = %rule.spec.name, error = %e, "rule evaluation failed");
             }
         }
+        if !self.restored {
+            self.restored = true;
+            for rule in &mut self.rules {
+                restore_for_state(rule, ts, deps);
+            }
+        }
         self.health = Health { last_eval_ms: Some(ts), duration: started.elapsed(), error: None };
+    }
+}
+
+/// After a restart, a pending alert takes its active-since time back from the `ALERTS_FOR_STATE`
+/// series the previous process wrote, so a `for` timer resumes instead of starting over (as
+/// Prometheus's `RestoreForState`). The series is read with the lookback delta just before this
+/// evaluation, so a restart longer than the lookback (5 minutes by default) or an alert that had
+/// resolved (its series ended with a stale marker) restores nothing. Unlike Prometheus, the time
+/// the process was down counts as time pending.
+fn restore_for_state(rule: &mut Rule, ts: i64, deps: &Deps) {
+    let Kind::Alert { for_, .. } = rule.spec.kind else { return };
+    if for_.is_zero() || rule.active.is_empty() {
+        return;
+    }
+    let sel = format!("ALERTS_FOR_STATE{{alertname={:?}}}", rule.spec.name);
+    let found = match deps.query.query(&sel, ts - 1) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(rule = %rule.spec.name, error = %e, "cannot read ALERTS_FOR_STATE to restore for state");
+            return;
+        }
+    };
+    for (mut labels, v) in found {
+        labels.remove("__name__");
+        let fp = fingerprint(&labels);
+        if let Some(a) = rule.active.get_mut(&fp)
+            && a.state == AlertState::Pending
+            && v.is_finite()
+        {
+            let restored = (v as i64).saturating_mul(1000);
+            if restored < a.active_at {
+                tracing::info!(rule = %rule.spec.name, alert = %fp, active_since = restored, "restored for state");
+                a.active_at = restored;
+            }
+        }
     }
 }
 
@@ -684,6 +729,19 @@ mod tests {
         let a = r.active.values().next().unwrap();
         assert_eq!(a.labels, ls(&[("alertname", "ManyErrors"), ("http_route", "/x"), ("service", "api")]));
         assert_eq!(a.annotations["summary"], "51 errors in api");
+    }
+
+    #[test]
+    fn for_state_is_restored_after_restart() {
+        let (mut g, deps, w) = setup("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: x\n    for: 10m\n");
+        set(&w, "x", vec![(ls(&[("i", "1")]), 1.0)]);
+        // What the previous process wrote: active since minute 0.
+        set(&w, "ALERTS_FOR_STATE{alertname=\"A\"}", vec![(ls(&[("__name__", "ALERTS_FOR_STATE"), ("alertname", "A"), ("i", "1")]), 0.0)]);
+        g.eval(8 * MIN, &deps);
+        assert_eq!(g.rules[0].active.values().next().unwrap().active_at, 0);
+        assert_eq!(g.rules[0].state(), AlertState::Pending);
+        g.eval(10 * MIN, &deps);
+        assert_eq!(g.rules[0].state(), AlertState::Firing, "10 minutes after the restored start");
     }
 
     #[test]
