@@ -113,8 +113,8 @@ fn main() -> ExitCode {
         Command::Rules { command: RulesCommand::Check { files } } => return check_rules(&files),
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(cfg) => {
-                let rules = alerting::rules::file::expand_globs(&cfg.rule_files)
-                    .and_then(|files| alerting::rules::file::load_files(&files));
+                let rules =
+                    alerting::rules::file::expand_globs(&cfg.rule_files).and_then(|files| alerting::rules::file::load_files(&files));
                 if let Err(e) = rules {
                     eprintln!("{e}");
                     return ExitCode::FAILURE;

@@ -109,7 +109,7 @@ impl LogCountFn for LogCounts {
         if groups.len() > MAX_GROUPS {
             return Err(format!("more than {MAX_GROUPS} groups; group by fewer or coarser fields"));
         }
-        if res.total > res.hits.len() as u64 {
+        if res.total > res.hits.len() {
             // The sample is partial: count each group it found exactly.
             for (key, n) in groups.iter_mut() {
                 if key.iter().any(|v| v.is_empty() || v.contains('"') || v.contains('\\')) {
@@ -184,7 +184,9 @@ impl Rules {
         for (file, name, _, d, _) in &stats {
             out.push_str(&format!("lookout_rules_group_last_duration_seconds{{file={file:?},group={name:?}}} {d}\n"));
         }
-        out.push_str("# HELP lookout_rules_group_failing_rules Rules whose last evaluation failed\n# TYPE lookout_rules_group_failing_rules gauge\n");
+        out.push_str(
+            "# HELP lookout_rules_group_failing_rules Rules whose last evaluation failed\n# TYPE lookout_rules_group_failing_rules gauge\n",
+        );
         for (file, name, _, _, f) in &stats {
             out.push_str(&format!("lookout_rules_group_failing_rules{{file={file:?},group={name:?}}} {f}\n"));
         }

@@ -124,7 +124,8 @@ const RULES: &str = r#"groups:
 "#;
 
 fn push(agg: &Aggregator, v: f64) {
-    let (status, text) = post(&agg.url, body(&[(labels(&[("__name__", "queue_depth"), ("job", "worker"), ("instance", "a")]), vec![(now_ms(), v)])]));
+    let (status, text) =
+        post(&agg.url, body(&[(labels(&[("__name__", "queue_depth"), ("job", "worker"), ("instance", "a")]), vec![(now_ms(), v)])]));
     assert_eq!(status, 204, "{text}");
 }
 
@@ -204,7 +205,11 @@ fn alert_goes_pending_firing_resolved_and_reaches_alertmanager() {
     assert_eq!(q["data"]["groups"][0]["rules"][1]["query"], "job:queue_depth:max > 1");
 
     // SIGHUP too.
-    std::fs::write(dir.path().join("rules/extra.yml"), "groups:\n  - name: extra\n    rules:\n      - record: two\n        expr: vector(2)\n").unwrap();
+    std::fs::write(
+        dir.path().join("rules/extra.yml"),
+        "groups:\n  - name: extra\n    rules:\n      - record: two\n        expr: vector(2)\n",
+    )
+    .unwrap();
     agg.proc.signal(libc::SIGHUP);
     wait_for("SIGHUP reload", Duration::from_secs(10), || {
         let v = get(&format!("{}/api/v1/rules", agg.url));
@@ -285,7 +290,11 @@ fn repo_root() -> PathBuf {
 fn rules_check_reports_file_line_and_exits_nonzero() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("broken.yml");
-    std::fs::write(&bad, "groups:\n  - name: a\n    rules:\n      - alert: A\n        expr: rate(x[5m]\n      - record: bad name\n        expr: up\n").unwrap();
+    std::fs::write(
+        &bad,
+        "groups:\n  - name: a\n    rules:\n      - alert: A\n        expr: rate(x[5m]\n      - record: bad name\n        expr: up\n",
+    )
+    .unwrap();
     let out = Command::new(bin("lookout")).args(["rules", "check", bad.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -304,7 +313,9 @@ fn rules_check_reports_file_line_and_exits_nonzero() {
 
     // ...and promtool, for the files in Prometheus's own format (logs.yml has Lookout's keys).
     match Command::new("promtool").arg("check").arg("rules").args(shipped.iter().filter(|p| !p.ends_with("logs.yml"))).output() {
-        Ok(out) => assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        Ok(out) => {
+            assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        }
         Err(e) => {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "promtool is required in CI (scripts/install-test-deps.sh): {e}");
             eprintln!("promtool not installed; skipping its check");

@@ -305,7 +305,9 @@ pub fn fmt_duration(d: Duration) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, size) in [("y", 365 * 86_400_000u64), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+    for (unit, size) in
+        [("y", 365 * 86_400_000u64), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]
+    {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -330,7 +332,9 @@ pub fn expand_globs(patterns: &[String]) -> Result<Vec<PathBuf>, RuleErrors> {
                     match entry {
                         Ok(path) if path.is_file() => files.push(path),
                         Ok(_) => {}
-                        Err(e) => errs.push(RuleError { file: e.path().to_path_buf(), line: None, column: None, message: e.error().to_string() }),
+                        Err(e) => {
+                            errs.push(RuleError { file: e.path().to_path_buf(), line: None, column: None, message: e.error().to_string() })
+                        }
                     }
                 }
             }
@@ -364,7 +368,8 @@ pub fn load_files(files: &[PathBuf]) -> Result<(Vec<GroupSpec>, Vec<Warning>), R
 
 fn valid_metric_name(s: &str) -> bool {
     let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_' || ch == ':') && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':')
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_' || ch == ':')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':')
 }
 
 /// Prometheus's (legacy) label-name rule `[a-zA-Z_][a-zA-Z0-9_]*`.
@@ -392,12 +397,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(Vec<GroupSpec>, Vec<Warning>), 
     let mut warnings = Vec::new();
     let err_at = |errs: &mut Vec<RuleError>, loc: &serde_saphyr::Location, message: String| {
         let known = loc.line() > 0;
-        errs.push(RuleError {
-            file: file.to_path_buf(),
-            line: known.then(|| loc.line()),
-            column: known.then(|| loc.column()),
-            message,
-        })
+        errs.push(RuleError { file: file.to_path_buf(), line: known.then(|| loc.line()), column: known.then(|| loc.column()), message })
     };
     if text.trim().is_empty() {
         return Ok((Vec::new(), Vec::new()));
@@ -801,7 +801,9 @@ groups:
 
     #[test]
     fn duplicates_are_warnings() {
-        let (g, w) = parse(Path::new("r.yml"), "groups:\n- name: a\n  rules:\n  - alert: A\n    expr: up\n  - alert: A\n    expr: up == 0\n").unwrap();
+        let (g, w) =
+            parse(Path::new("r.yml"), "groups:\n- name: a\n  rules:\n  - alert: A\n    expr: up\n  - alert: A\n    expr: up == 0\n")
+                .unwrap();
         assert_eq!(g[0].rules.len(), 2);
         assert_eq!(w.len(), 1);
         assert!(w[0].0.to_string().starts_with("r.yml:6: duplicate rule \"A\""), "{}", w[0].0);

@@ -283,7 +283,8 @@ fn input(spec: &RuleSpec, t: i64, deps: &Deps) -> Result<Vec<(LabelSet, f64)>, S
                 {
                     continue;
                 }
-                let labels: LabelSet = l.group_by.iter().zip(key).map(|(f, v)| (field_label(f), v)).filter(|(_, v)| !v.is_empty()).collect();
+                let labels: LabelSet =
+                    l.group_by.iter().zip(key).map(|(f, v)| (field_label(f), v)).filter(|(_, v)| !v.is_empty()).collect();
                 out.push((labels, v));
             }
             Ok(out)
@@ -321,7 +322,10 @@ fn eval_rule(rule: &mut Rule, ts: i64, t: i64, interval_ms: i64, limit: u64, dep
     result
 }
 
-fn record(rule: &Rule, vector: Vec<(LabelSet, f64)>, ts: i64, limit: u64) -> (Vec<(LabelSet, i64, f64)>, Result<(), String>) {
+/// Samples to append: `(labels, t_ms, value)`.
+type Samples = Vec<(LabelSet, i64, f64)>;
+
+fn record(rule: &Rule, vector: Vec<(LabelSet, f64)>, ts: i64, limit: u64) -> (Samples, Result<(), String>) {
     let mut out = Vec::with_capacity(vector.len());
     let mut seen = HashSet::new();
     for (mut labels, v) in vector {
@@ -345,7 +349,15 @@ fn record(rule: &Rule, vector: Vec<(LabelSet, f64)>, ts: i64, limit: u64) -> (Ve
 }
 
 #[allow(clippy::too_many_arguments)]
-fn alert(rule: &mut Rule, vector: Vec<(LabelSet, f64)>, ts: i64, hold_ms: i64, keep_ms: i64, limit: u64, deps: &Deps) -> Result<(), String> {
+fn alert(
+    rule: &mut Rule,
+    vector: Vec<(LabelSet, f64)>,
+    ts: i64,
+    hold_ms: i64,
+    keep_ms: i64,
+    limit: u64,
+    deps: &Deps,
+) -> Result<(), String> {
     let mut seen: HashSet<String> = HashSet::new();
     let mut template_err = None;
     for (mut elem_labels, value) in vector {
@@ -444,7 +456,7 @@ fn alert(rule: &mut Rule, vector: Vec<(LabelSet, f64)>, ts: i64, hold_ms: i64, k
 }
 
 /// `ALERTS` and `ALERTS_FOR_STATE` for every pending or firing alert.
-fn alert_series(rule: &Rule, ts: i64) -> Vec<(LabelSet, i64, f64)> {
+fn alert_series(rule: &Rule, ts: i64) -> Samples {
     let mut out = Vec::new();
     for a in rule.active.values().filter(|a| a.state != AlertState::Inactive) {
         let mut l = a.labels.clone();
@@ -602,13 +614,19 @@ mod tests {
         assert_eq!(g.rules[0].state(), AlertState::Firing);
         assert_eq!(alerts_at(&w, "ALERTS", t0 + 2 * MIN), vec![("firing".into(), 1.0)]);
         // The pending series got a stale marker when it became firing.
-        let stale = w.appended.lock().unwrap().iter().any(|(l, t, v)| *t == t0 + 2 * MIN && l.get("alertstate").map(String::as_str) == Some("pending") && v.to_bits() == STALE_NAN);
+        let stale =
+            w.appended.lock().unwrap().iter().any(|(l, t, v)| {
+                *t == t0 + 2 * MIN && l.get("alertstate").map(String::as_str) == Some("pending") && v.to_bits() == STALE_NAN
+            });
         assert!(stale);
         {
             let sent = w.sent.lock().unwrap();
             assert_eq!(sent.len(), 1);
             let a = &sent[0];
-            assert_eq!(a.labels, ls(&[("alertname", "Down"), ("cluster", "eu1"), ("instance", "a"), ("job", "node"), ("severity", "page")]));
+            assert_eq!(
+                a.labels,
+                ls(&[("alertname", "Down"), ("cluster", "eu1"), ("instance", "a"), ("job", "node"), ("severity", "page")])
+            );
             assert_eq!(a.annotations["summary"], "a down (0) in eu1");
             assert_eq!(a.starts_at.as_deref(), Some(super::super::rfc3339(t0 + 2 * MIN).as_str()));
             // ends_at = now + 4 × max(interval 1m, resend 1m)
@@ -633,7 +651,8 @@ mod tests {
             assert_eq!(sent[2].ends_at.as_deref(), Some(super::super::rfc3339(tr).as_str()));
         }
         assert!(alerts_at(&w, "ALERTS", tr).is_empty());
-        let stale = w.appended.lock().unwrap().iter().filter(|(l, t, v)| *t == tr && l["__name__"] == "ALERTS" && v.to_bits() == STALE_NAN).count();
+        let stale =
+            w.appended.lock().unwrap().iter().filter(|(l, t, v)| *t == tr && l["__name__"] == "ALERTS" && v.to_bits() == STALE_NAN).count();
         assert_eq!(stale, 1, "the firing series ends with a stale marker");
         g.eval(tr + 2 * MIN, &deps);
         assert_eq!(w.sent.lock().unwrap().len(), 4, "resolved alerts are re-sent");

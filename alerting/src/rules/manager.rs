@@ -139,14 +139,12 @@ impl Manager {
                 let rules: Vec<Value> = g
                     .rules
                     .iter()
-                    .filter(|r| match (kind, &r.spec.kind) {
-                        (Some("alert"), Kind::Record) | (Some("record"), Kind::Alert { .. }) => false,
-                        _ => true,
-                    })
+                    .filter(|r| !matches!((kind, &r.spec.kind), (Some("alert"), Kind::Record) | (Some("record"), Kind::Alert { .. })))
                     .map(|r| {
                         let mut v = match &r.spec.kind {
                             Kind::Alert { for_, keep_firing_for } => {
-                                let mut alerts: Vec<&super::group::Alert> = r.active.values().filter(|a| a.state != AlertState::Inactive).collect();
+                                let mut alerts: Vec<&super::group::Alert> =
+                                    r.active.values().filter(|a| a.state != AlertState::Inactive).collect();
                                 alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
                                 json!({
                                     "state": r.state().as_str(),

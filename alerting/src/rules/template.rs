@@ -92,8 +92,42 @@ const FUNCS: &[&str] = &[
     "match",
     "stripPort",
 ];
-const PROMETHEUS_ONLY: &[&str] =
-    &["query", "first", "label", "value", "sortByLabel", "strvalue", "args", "tmpl", "safeHtml", "graphLink", "tableLink", "pathPrefix", "parseDuration", "toTime", "urlquery", "len", "index", "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "html", "js", "call", "slice", "println", "stripDomain", "toDuration", "now"];
+const PROMETHEUS_ONLY: &[&str] = &[
+    "query",
+    "first",
+    "label",
+    "value",
+    "sortByLabel",
+    "strvalue",
+    "args",
+    "tmpl",
+    "safeHtml",
+    "graphLink",
+    "tableLink",
+    "pathPrefix",
+    "parseDuration",
+    "toTime",
+    "urlquery",
+    "len",
+    "index",
+    "and",
+    "or",
+    "not",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "html",
+    "js",
+    "call",
+    "slice",
+    "println",
+    "stripDomain",
+    "toDuration",
+    "now",
+];
 const KEYWORDS: &[&str] = &["if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"];
 
 impl Template {
@@ -306,7 +340,9 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
         } else if ch.is_ascii_digit() || ((ch == '-' || ch == '+') && c.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
             let start = i;
             i += 1;
-            while i < c.len() && (c[i].is_ascii_alphanumeric() || c[i] == '.' || ((c[i] == '-' || c[i] == '+') && matches!(c[i - 1], 'e' | 'E'))) {
+            while i < c.len()
+                && (c[i].is_ascii_alphanumeric() || c[i] == '.' || ((c[i] == '-' || c[i] == '+') && matches!(c[i - 1], 'e' | 'E')))
+            {
                 i += 1;
             }
             let t: String = c[start..i].iter().collect();
@@ -970,7 +1006,7 @@ mod tests {
         assert_eq!(go_format(1234.5678, 'g', Some(4)), "1235");
         assert_eq!(go_format(1.5, 'g', Some(4)), "1.5");
         assert_eq!(go_format(12345.0, 'g', Some(4)), "1.234e+04");
-        assert_eq!(go_format(3.14159, 'f', Some(2)), "3.14");
+        assert_eq!(go_format(1.23456, 'f', Some(2)), "1.23");
         assert_eq!(go_format(0.0, 'f', Some(2)), "0.00");
         assert_eq!(go_format(1.0, 'e', None), "1e+00");
         assert_eq!(go_format(1234.0, 'e', None), "1.234e+03");
@@ -1000,7 +1036,7 @@ mod tests {
         assert_eq!(render("{{ $externalLabels.cluster }} {{ $externalURL }}", 1.0).unwrap(), "eu1 http://lookout:9400");
         assert_eq!(render(r#"{{ printf "%.2f" $value }}"#, 2.0 / 3.0).unwrap(), "0.67");
         assert_eq!(render(r#"{{ printf "%s has %d%%" $labels.job 5 }}"#, 0.0).unwrap(), "node has 5%");
-        assert_eq!(render(r#"{{ printf "%5.1f|%-4s|" $value "ab" }}"#, 3.14159).unwrap(), "  3.1|ab  |");
+        assert_eq!(render(r#"{{ printf "%5.1f|%-4s|" $value "ab" }}"#, 1.23456).unwrap(), "  1.2|ab  |");
         assert_eq!(render("{{ $labels.instance | stripPort | toUpper }}", 0.0).unwrap(), "DB-1");
         assert_eq!(render("{{ humanize (printf \"%f\" $value) }}", 2048.0).unwrap(), "2.048k");
         assert_eq!(render("a  {{- $labels.job -}}  b", 0.0).unwrap(), "anodeb");
