@@ -19,7 +19,7 @@ pub struct Config {
     /// Where the WAL and indexes live.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
-    /// Prometheus-format rule files (globs). Evaluated once alerting lands; checked for existence now.
+    /// Prometheus-format rule files (globs; relative ones are relative to this file's directory).
     #[serde(default)]
     pub rule_files: Vec<String>,
     /// Alertmanager-format alerting config.
@@ -37,6 +37,43 @@ pub struct Config {
     /// Metrics store and PromQL settings.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Rule evaluation settings.
+    #[serde(default)]
+    pub rules: RulesConfig,
+}
+
+/// `[rules]`: how the rules of `rule_files` are evaluated and where their alerts go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Interval of rule groups that set none, seconds (Prometheus's `evaluation_interval`).
+    #[serde(default = "default_evaluation_interval")]
+    pub evaluation_interval_secs: u64,
+    /// External Alertmanagers (base URLs like `http://alertmanager:9093`) that receive every
+    /// firing and resolved alert as `POST /api/v2/alerts`.
+    #[serde(default)]
+    pub alertmanager_urls: Vec<String>,
+    /// Labels added to every alert sent (`$externalLabels` in templates).
+    #[serde(default)]
+    pub external_labels: std::collections::BTreeMap<String, String>,
+    /// Base URL of alerts' `generatorURL` (default `http://<listen>`).
+    #[serde(default)]
+    pub external_url: Option<String>,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            evaluation_interval_secs: default_evaluation_interval(),
+            alertmanager_urls: Vec::new(),
+            external_labels: Default::default(),
+            external_url: None,
+        }
+    }
+}
+
+fn default_evaluation_interval() -> u64 {
+    60
 }
 
 /// `[metrics]`: the metrics store and PromQL.
@@ -208,8 +245,16 @@ impl Config {
     /// Loads and validates a file, reporting every error at once.
     pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
         let (cfg, text): (Config, String) = load_toml(file).map_err(|e| ConfigErrors(vec![e]))?;
-        let problems = cfg.validate(file.parent().unwrap_or(Path::new(".")));
+        let base = file.parent().unwrap_or(Path::new("."));
+        let problems = cfg.validate(base);
         if problems.is_empty() {
+            let mut cfg = cfg;
+            // Rule file globs are relative to the config file, as in Prometheus.
+            for g in &mut cfg.rule_files {
+                if Path::new(g.as_str()).is_relative() {
+                    *g = base.join(g.as_str()).display().to_string();
+                }
+            }
             return Ok(cfg);
         }
         Err(ConfigErrors(
@@ -235,6 +280,19 @@ impl Config {
         for g in &self.rule_files {
             if let Err(e) = glob::Pattern::new(g) {
                 out.push(("rule_files".into(), format!("invalid glob {g:?}: {e}")));
+            }
+        }
+        if self.rules.evaluation_interval_secs == 0 {
+            out.push(("rules.evaluation_interval_secs".into(), "must be positive".into()));
+        }
+        for u in &self.rules.alertmanager_urls {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                out.push(("rules.alertmanager_urls".into(), format!("{u:?} is not an http:// or https:// URL")));
+            }
+        }
+        for k in self.rules.external_labels.keys() {
+            if !alerting::rules::file::valid_label_name(k) {
+                out.push(("rules.external_labels".into(), format!("invalid label name {k:?}")));
             }
         }
         if let Some(p) = &self.alerting_config

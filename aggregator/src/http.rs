@@ -40,6 +40,8 @@ pub struct AppState {
     pub agents: Arc<crate::agents::Agents>,
     /// Where dashboards are read from (`GET /api/v1/dashboards`).
     pub dashboards: crate::dashboards::Source,
+    /// Rule evaluation (`None` when no rule files are configured).
+    pub rules: Option<Arc<crate::rules_api::Rules>>,
 }
 
 /// An API error with its status.
@@ -129,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(|| async { "ok\n" }))
         .route("/health/ready", get(ready))
         .merge(crate::metrics_api::routes())
+        .merge(crate::rules_api::routes())
         .fallback(ui)
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -515,6 +518,9 @@ pub fn metrics_text(state: &AppState) -> String {
         text.push_str(&a.encode());
     }
     text.push_str(&state.metrics.tsdb.encode_metrics());
+    if let Some(r) = &state.rules {
+        text.push_str(&r.encode_metrics());
+    }
     text
 }
 

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod logs;
 pub mod metrics_api;
 pub mod promql;
+pub mod rules_api;
 pub mod server;
 pub mod telemetry;
 pub mod tsdb;

@@ -76,12 +76,52 @@ enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
-    /// Validate lookout.toml and exit (non-zero with file, line and key on error).
+    /// Validate lookout.toml and the rule files it names, and exit (non-zero with file, line and key on error).
     CheckConfig {
         /// Path to lookout.toml.
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Rule files (Prometheus's format plus log rules).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Check rule files like `promtool check rules`: every error as FILE:LINE:COLUMN: REASON, exit 1 on any.
+    Check {
+        /// Rule files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `lookout rules check`: prints every error of every file; warnings (duplicate rules) do not fail.
+fn check_rules(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        println!("Checking {}", f.display());
+        match alerting::rules::file::load_files(std::slice::from_ref(f)) {
+            Ok((groups, warnings)) => {
+                for w in warnings {
+                    eprintln!("warning: {}", w.0);
+                }
+                let n: usize = groups.iter().map(|g| g.rules.len()).sum();
+                println!("  SUCCESS: {n} rules found");
+            }
+            Err(errs) => {
+                failed = true;
+                println!("  FAILED:");
+                for e in errs.0 {
+                    eprintln!("{e}");
+                }
+            }
+        }
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
 fn load(config: Option<&PathBuf>) -> Result<Config, String> {
@@ -96,8 +136,15 @@ fn main() -> ExitCode {
     agent::init_logging(matches!(cli.log_format, LogFormat::Json));
     agent::install_tls_provider();
     let result = match cli.command {
+        Command::Rules { command: RulesCommand::Check { files } } => return check_rules(&files),
         Command::CheckConfig { config } => match Config::load(&config) {
-            Ok(_) => {
+            Ok(cfg) => {
+                let rules =
+                    alerting::rules::file::expand_globs(&cfg.rule_files).and_then(|files| alerting::rules::file::load_files(&files));
+                if let Err(e) = rules {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
                 println!("{}: ok", config.display());
                 return ExitCode::SUCCESS;
             }

@@ -35,6 +35,8 @@ pub struct Server {
     stop_agents: oneshot::Sender<()>,
     agents_task: tokio::task::JoinHandle<()>,
     storage_probe: tokio::task::JoinHandle<()>,
+    /// Rule evaluation, when rule files are configured.
+    pub rules: Option<Arc<crate::rules_api::Rules>>,
 }
 
 impl Server {
@@ -76,12 +78,37 @@ impl Server {
         let ingest = Arc::new(Ingest::new(wal, store.clone(), telemetry.clone(), cfg.ingest.max_pending_events, cfg.ingest.max_body_bytes));
         let ready = Arc::new(AtomicBool::new(false));
         let metrics = crate::metrics_api::open(&cfg.data_dir, cfg).context("cannot open the metrics store")?;
+        let rules = if cfg.rule_files.is_empty() {
+            None
+        } else {
+            let rules = crate::rules_api::Rules::start(cfg, metrics.clone(), store.clone())?;
+            // SIGHUP re-reads the rule files (as does POST /-/reload).
+            let r = rules.clone();
+            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    info!("SIGHUP: reloading rules");
+                    let r = r.clone();
+                    let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+                }
+            });
+            Some(rules)
+        };
         let agents = Arc::new(crate::agents::Agents::open(&cfg.data_dir));
         let dashboards = crate::dashboards::Source::resolve(cfg.dashboards_dir.as_deref(), std::path::Path::new("."));
         info!(source = ?dashboards, "dashboards");
         let storage_probe = crate::telemetry::spawn_storage_probe(telemetry.clone(), cfg.data_dir.clone(), Duration::from_secs(15));
-        let state =
-            AppState { ingest, store, telemetry, agent_telemetry, ready: ready.clone(), metrics, agents: agents.clone(), dashboards };
+        let state = AppState {
+            ingest,
+            store,
+            telemetry,
+            agent_telemetry,
+            ready: ready.clone(),
+            metrics,
+            agents: agents.clone(),
+            dashboards,
+            rules: rules.clone(),
+        };
         // The agent table is written every few seconds when it changed, and once more at stop.
         let (stop_agents, mut agents_stopped) = oneshot::channel::<()>();
         let agents_task = tokio::spawn(async move {
@@ -117,11 +144,14 @@ impl Server {
         if !query_ui::is_built() {
             warn!("the web UI was not built into this binary; build it with: {}", query_ui::BUILD_HINT);
         }
-        Ok(Server { addr, stop_http, http, indexer, state, stop_agents, agents_task, storage_probe })
+        Ok(Server { addr, stop_http, http, indexer, state, stop_agents, agents_task, storage_probe, rules })
     }
 
     /// Finishes in-flight requests (up to `deadline`), then commits the index and stops.
     pub async fn stop(self, deadline: Duration) {
+        if let Some(r) = &self.rules {
+            r.manager.stop();
+        }
         let _ = self.stop_http.send(());
         let mut http = self.http;
         if tokio::time::timeout(deadline, &mut http).await.is_err() {

@@ -36,10 +36,31 @@ timeout_secs = 0.5
     toml::from_str(&text).expect("built-in agent config is valid")
 }
 
+/// The rule files shipped in `rules/`, built into the binary so `lookout up` needs nothing else.
+pub const SHIPPED_RULES: &[(&str, &str)] = &[
+    ("lookout.yml", include_str!("../../rules/lookout.yml")),
+    ("node.yml", include_str!("../../rules/node.yml")),
+    ("logs.yml", include_str!("../../rules/logs.yml")),
+];
+
+/// Writes the shipped rules under `data_dir/rules` (refreshed on every start) and returns their glob.
+pub fn install_rules(data_dir: &Path) -> std::io::Result<String> {
+    let dir = data_dir.join("rules");
+    std::fs::create_dir_all(&dir)?;
+    for (name, text) in SHIPPED_RULES {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(dir.join("*.yml").display().to_string())
+}
+
 /// Runs until Ctrl-C or SIGTERM.
 pub async fn run(mut cfg: Config, demo_lines_per_sec: u32) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)?;
     cfg.data_dir = std::fs::canonicalize(&cfg.data_dir)?;
+    if cfg.rule_files.is_empty() {
+        cfg.rule_files = vec![install_rules(&cfg.data_dir)?];
+        cfg.rules.evaluation_interval_secs = 15;
+    }
     let telemetry = agent::telemetry::Telemetry::new();
     let server = Server::start(&cfg, Some(telemetry.clone())).await?;
     let endpoint = format!("http://{}", server.addr);
@@ -77,4 +98,15 @@ pub async fn wait_for_signal() -> anyhow::Result<()> {
         _ = int.recv() => {},
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shipped_rules_load() {
+        for (name, text) in super::SHIPPED_RULES {
+            let (groups, warnings) = alerting::rules::file::parse(std::path::Path::new(name), text).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!groups.is_empty() && warnings.is_empty(), "{name}: {warnings:?}");
+        }
+    }
 }
