@@ -41,6 +41,7 @@ pub const SHIPPED_RULES: &[(&str, &str)] = &[
     ("lookout.yml", include_str!("../../rules/lookout.yml")),
     ("node.yml", include_str!("../../rules/node.yml")),
     ("logs.yml", include_str!("../../rules/logs.yml")),
+    ("capacity.yml", include_str!("../../rules/capacity.yml")),
 ];
 
 /// Writes the shipped rules under `data_dir/rules` (refreshed on every start) and returns their glob.
