@@ -36,6 +36,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// The metrics store and PromQL engine.
     pub metrics: Arc<crate::metrics_api::Metrics>,
+    /// The alert dispatcher (Alertmanager API v2, silences, acknowledgements).
+    pub alerting: alerting::Dispatcher,
 }
 
 /// An API error with its status.
@@ -122,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(|| async { "ok\n" }))
         .route("/health/ready", get(ready))
         .merge(crate::metrics_api::routes())
+        .merge(alerting::api::router(state.alerting.clone()))
         .fallback(ui)
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -442,6 +445,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         text.push_str(&a.encode());
     }
     text.push_str(&state.metrics.tsdb.encode_metrics());
+    text.push_str(&state.alerting.telemetry().encode());
     text.push_str("# EOF\n");
     ([(header::CONTENT_TYPE, agent::telemetry::CONTENT_TYPE)], text).into_response()
 }

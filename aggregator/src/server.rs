@@ -30,6 +30,10 @@ pub struct Server {
     stop_http: oneshot::Sender<()>,
     http: tokio::task::JoinHandle<()>,
     indexer: std::sync::mpsc::Sender<IndexerMsg>,
+    stop_alerting: oneshot::Sender<()>,
+    alerting: tokio::task::JoinHandle<()>,
+    /// The alert dispatcher: an `AlertSink` for the rules engine.
+    pub alert_sink: alerting::Dispatcher,
 }
 
 impl Server {
@@ -70,9 +74,18 @@ impl Server {
         let ingest = Arc::new(Ingest::new(wal, store.clone(), telemetry.clone(), cfg.ingest.max_pending_events, cfg.ingest.max_body_bytes));
         let ready = Arc::new(AtomicBool::new(false));
         let metrics = crate::metrics_api::open(&cfg.data_dir, cfg).context("cannot open the metrics store")?;
-        let state = AppState { ingest, store, telemetry, agent_telemetry, ready: ready.clone(), metrics };
         let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
+        let alerting_cfg = match &cfg.alerting_config {
+            Some(p) => alerting::config::Config::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+            None => alerting::config::Config::default_config(),
+        };
+        let dispatcher = alerting::open_dispatcher(alerting_cfg, &cfg.data_dir, format!("http://{addr}")).context("cannot open the alerting state")?;
+        let (stop_alerting, alerting_stopped) = oneshot::channel::<()>();
+        let alerting = tokio::spawn(dispatcher.clone().run(async {
+            let _ = alerting_stopped.await;
+        }));
+        let state = AppState { ingest, store, telemetry, agent_telemetry, ready: ready.clone(), metrics, alerting: dispatcher.clone() };
         if !addr.ip().is_loopback() {
             warn!(%addr, "listening on a non-loopback address without TLS; anyone who can reach it can read and write logs");
         }
@@ -91,7 +104,7 @@ impl Server {
         if !query_ui::is_built() {
             warn!("the web UI was not built into this binary; build it with: {}", query_ui::BUILD_HINT);
         }
-        Ok(Server { addr, stop_http, http, indexer })
+        Ok(Server { addr, stop_http, http, indexer, stop_alerting, alerting, alert_sink: dispatcher })
     }
 
     /// Finishes in-flight requests (up to `deadline`), then commits the index and stops.
@@ -102,6 +115,8 @@ impl Server {
             warn!("HTTP requests still running at the shutdown deadline; aborting them");
             http.abort();
         }
+        let _ = self.stop_alerting.send(());
+        let _ = self.alerting.await;
         let (done, wait) = std::sync::mpsc::channel();
         if self.indexer.send(IndexerMsg::Stop(done)).is_ok() {
             let _ = tokio::task::spawn_blocking(move || wait.recv_timeout(Duration::from_secs(30))).await;
