@@ -70,11 +70,9 @@ fn main() -> ExitCode {
     agent::init_logging(matches!(cli.log_format, LogFormat::Json));
     agent::install_tls_provider();
     let result = match cli.command {
-        Command::CheckConfig { config } => match Config::load(&config).map_err(|e| e.to_string()).and_then(|c| {
-            match &c.alerting_config {
-                Some(p) => alerting::config::Config::load(p).map(|_| ()).map_err(|e| e.to_string()),
-                None => Ok(()),
-            }
+        Command::CheckConfig { config } => match Config::load(&config).map_err(|e| e.to_string()).and_then(|c| match &c.alerting_config {
+            Some(p) => alerting::config::Config::load(p).map(|_| ()).map_err(|e| e.to_string()),
+            None => Ok(()),
         }) {
             Ok(_) => {
                 println!("{}: ok", config.display());

@@ -80,7 +80,8 @@ impl Server {
             Some(p) => alerting::config::Config::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
             None => alerting::config::Config::default_config(),
         };
-        let dispatcher = alerting::open_dispatcher(alerting_cfg, &cfg.data_dir, format!("http://{addr}")).context("cannot open the alerting state")?;
+        let dispatcher =
+            alerting::open_dispatcher(alerting_cfg, &cfg.data_dir, format!("http://{addr}")).context("cannot open the alerting state")?;
         let (stop_alerting, alerting_stopped) = oneshot::channel::<()>();
         let alerting = tokio::spawn(dispatcher.clone().run(async {
             let _ = alerting_stopped.await;

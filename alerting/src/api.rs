@@ -108,7 +108,8 @@ fn alert_filter(q: Option<String>) -> Result<AlertFilter, Response> {
             "filter" => f.matchers.extend(parse_matchers(&v).map_err(|e| v2_err(StatusCode::BAD_REQUEST, format!("filter: {e}")))?),
             "receiver" => {
                 f.receiver = Some(
-                    regex::Regex::new(&format!("^(?:{v})$")).map_err(|e| v2_err(StatusCode::BAD_REQUEST, format!("receiver: invalid regex: {e}")))?,
+                    regex::Regex::new(&format!("^(?:{v})$"))
+                        .map_err(|e| v2_err(StatusCode::BAD_REQUEST, format!("receiver: invalid regex: {e}")))?,
                 )
             }
             _ => {}
@@ -185,7 +186,9 @@ async fn post_alerts(State(d): State<Dispatcher>, body: Body) -> Response {
     }
 }
 
-fn serde_path_to_error_lite<T: serde::de::DeserializeOwned>(de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>) -> Result<T, String> {
+fn serde_path_to_error_lite<T: serde::de::DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>,
+) -> Result<T, String> {
     let v = T::deserialize(&mut *de).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     Ok(v)

@@ -469,7 +469,7 @@ impl fmt::Debug for SlackConfig {
 /// How the SMTP connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
-    /// Plain text (STARTTLS used only if offered).
+    /// Plain text, no STARTTLS (`require_tls: false`, or `tls_mode: none`).
     None,
     /// STARTTLS required.
     StartTls,
@@ -738,7 +738,12 @@ impl Config {
     /// Reads and checks a file.
     pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(file).map_err(|e| {
-            ConfigErrors(vec![ConfigError { file: file.to_path_buf(), line: None, key: String::new(), message: format!("cannot read: {e}") }])
+            ConfigErrors(vec![ConfigError {
+                file: file.to_path_buf(),
+                line: None,
+                key: String::new(),
+                message: format!("cannot read: {e}"),
+            }])
         })?;
         Config::parse(file, &text)
     }
@@ -802,11 +807,16 @@ impl Config {
                 let k = format!("{p}email_configs[{i}].");
                 c.extra(&k, &e.extra, EMAIL_IGNORED);
                 if let Some(t) = &e.tls_config {
-                    c.extra(&format!("{k}tls_config."), &t.extra, &["ca_file", "cert_file", "key_file", "server_name", "min_version", "max_version", "ca", "cert", "key"]);
+                    c.extra(
+                        &format!("{k}tls_config."),
+                        &t.extra,
+                        &["ca_file", "cert_file", "key_file", "server_name", "min_version", "max_version", "ca", "cert", "key"],
+                    );
                 }
                 let smarthost = e.smarthost.clone().or_else(|| g.smtp_smarthost.clone());
                 let from = e.from.clone().or_else(|| g.smtp_from.clone());
-                let password = c.secret(&format!("{k}auth_password"), &e.auth_password, &e.auth_password_file).or_else(|| smtp_password.clone());
+                let password =
+                    c.secret(&format!("{k}auth_password"), &e.auth_password, &e.auth_password_file).or_else(|| smtp_password.clone());
                 let username = e.auth_username.clone().or_else(|| g.smtp_auth_username.clone());
                 let _ = (&e.auth_identity, &g.smtp_auth_identity);
                 let Some(to) = e.to.clone() else {
@@ -821,7 +831,8 @@ impl Config {
                     c.err(&format!("{k}smarthost"), "email_configs:", "no smarthost here and no global.smtp_smarthost");
                     continue;
                 };
-                let Some((host, port)) = smarthost.rsplit_once(':').and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse::<u16>().ok()?)))
+                let Some((host, port)) =
+                    smarthost.rsplit_once(':').and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse::<u16>().ok()?)))
                 else {
                     c.err(&format!("{k}smarthost"), &smarthost, "expected host:port");
                     continue;

@@ -53,7 +53,14 @@ pub struct Alert {
 
 impl Alert {
     /// Builds an alert and its fingerprint.
-    pub fn new(labels: LabelSet, annotations: LabelSet, starts_at: Millis, ends_at: Millis, generator_url: String, updated_at: Millis) -> Alert {
+    pub fn new(
+        labels: LabelSet,
+        annotations: LabelSet,
+        starts_at: Millis,
+        ends_at: Millis,
+        generator_url: String,
+        updated_at: Millis,
+    ) -> Alert {
         Alert { fingerprint: fingerprint(&labels), labels, annotations, starts_at, ends_at, updated_at, generator_url }
     }
     /// Whether it is resolved at `now`.
@@ -276,14 +283,21 @@ impl Core {
                 }
             }
         }
-        for mut a in changed {
+        for a in changed.iter_mut() {
             if let Some(old) = self.alerts.get(&a.fingerprint) {
                 // Same alert again: merge unless the old one resolved before the new one started.
                 if !(old.resolved(now) && a.starts_at > old.ends_at) {
                     a.starts_at = a.starts_at.min(old.starts_at);
                 }
             }
-            self.persist(Table::Alerts, &a.fingerprint, Some(&a));
+        }
+        // Stored (one transaction) before anything acts on them.
+        let docs: Vec<(&str, &Alert)> = changed.iter().map(|a| (a.fingerprint.as_str(), a)).collect();
+        if let Err(e) = self.store.put_many(Table::Alerts, &docs) {
+            self.telemetry.state_write_errors.inc();
+            tracing::error!(error = %e, "alerting state write failed");
+        }
+        for a in changed {
             self.route(&a, now);
             self.alerts.insert(a.fingerprint.clone(), a);
         }
@@ -330,7 +344,8 @@ impl Core {
     pub fn tick(&mut self, now: Millis) -> Vec<Job> {
         let cfg = self.cfg.clone();
         let inhibitor = Inhibitor::new(&cfg.inhibit_rules, self.alerts.values(), now);
-        let due: Vec<String> = self.groups.iter().filter(|(_, g)| g.next_flush <= now && g.in_flight == 0).map(|(k, _)| k.clone()).collect();
+        let due: Vec<String> =
+            self.groups.iter().filter(|(_, g)| g.next_flush <= now && g.in_flight == 0).map(|(k, _)| k.clone()).collect();
         let mut jobs = Vec::new();
         for key in due {
             jobs.extend(self.flush(&key, &inhibitor, now));
@@ -349,8 +364,11 @@ impl Core {
         // group: the alerts routed here.
         let alerts: Vec<&Alert> = group.alerts.iter().filter_map(|fp| self.alerts.get(fp)).collect();
         // inhibit and silence: muted alerts are left out.
-        let alerts: Vec<Alert> =
-            alerts.into_iter().filter(|a| inhibitor.mutes(a).is_empty() && self.silences.mutes(&a.labels, now).is_empty()).cloned().collect();
+        let alerts: Vec<Alert> = alerts
+            .into_iter()
+            .filter(|a| inhibitor.mutes(a).is_empty() && self.silences.mutes(&a.labels, now).is_empty())
+            .cloned()
+            .collect();
         let firing: BTreeSet<String> = alerts.iter().filter(|a| !a.resolved(now)).map(|a| a.fingerprint.clone()).collect();
         let resolved: BTreeSet<String> = alerts.iter().filter(|a| a.resolved(now)).map(|a| a.fingerprint.clone()).collect();
         let acked = !firing.is_empty() && firing.iter().all(|fp| self.acks.contains_key(fp));
@@ -436,7 +454,8 @@ impl Core {
     /// Escalation steps that are due: page the next step's receivers (no dedup: that is the
     /// point of escalating), unless every firing alert of the group is acknowledged.
     fn escalate(&mut self, inhibitor: &Inhibitor<'_>, now: Millis) -> Vec<Job> {
-        let due: Vec<String> = self.escalations.iter().filter(|(_, p)| p.next_at.is_some_and(|t| t <= now)).map(|(k, _)| k.clone()).collect();
+        let due: Vec<String> =
+            self.escalations.iter().filter(|(_, p)| p.next_at.is_some_and(|t| t <= now)).map(|(k, _)| k.clone()).collect();
         let mut jobs = Vec::new();
         for key in due {
             let Some(group) = self.groups.get(&key) else {
@@ -574,7 +593,10 @@ impl Core {
             self.nflog.entries.insert(nk, e);
         }
         let outcome = if ok { "sent" } else { "failed" };
-        self.telemetry.notifications.get_or_create(&labels(&[("receiver", &job.receiver), ("integration", job.kind), ("outcome", outcome)])).inc();
+        self.telemetry
+            .notifications
+            .get_or_create(&labels(&[("receiver", &job.receiver), ("integration", job.kind), ("outcome", outcome)]))
+            .inc();
         let d = Delivery {
             id: 0,
             time: format(now),
@@ -618,7 +640,8 @@ impl Core {
     fn gc(&mut self, now: Millis) {
         self.groups.retain(|_, g| !g.alerts.is_empty() || g.in_flight > 0);
         let in_groups: BTreeSet<&String> = self.groups.values().flat_map(|g| g.alerts.iter()).collect();
-        let gone: Vec<String> = self.alerts.iter().filter(|(fp, a)| a.resolved(now) && !in_groups.contains(fp)).map(|(fp, _)| fp.clone()).collect();
+        let gone: Vec<String> =
+            self.alerts.iter().filter(|(fp, a)| a.resolved(now) && !in_groups.contains(fp)).map(|(fp, _)| fp.clone()).collect();
         for fp in gone {
             self.alerts.remove(&fp);
             self.persist::<Alert>(Table::Alerts, &fp, None);
@@ -670,7 +693,11 @@ impl Core {
     pub fn groups(&self) -> Vec<GroupStatus> {
         self.groups
             .values()
-            .map(|g| GroupStatus { labels: g.labels.clone(), receiver: g.route.receiver.clone(), alerts: g.alerts.iter().cloned().collect() })
+            .map(|g| GroupStatus {
+                labels: g.labels.clone(),
+                receiver: g.route.receiver.clone(),
+                alerts: g.alerts.iter().cloned().collect(),
+            })
             .collect()
     }
 
@@ -1093,7 +1120,12 @@ inhibit_rules:
         let jobs = run(&mut c, T0 + 30 * S);
         let mut told: Vec<String> = jobs
             .iter()
-            .flat_map(|j| j.notification.alerts.iter().map(|a| format!("{}/{}", a.labels["alertname"], a.labels.get("cluster").cloned().unwrap_or_default())))
+            .flat_map(|j| {
+                j.notification
+                    .alerts
+                    .iter()
+                    .map(|a| format!("{}/{}", a.labels["alertname"], a.labels.get("cluster").cloned().unwrap_or_default()))
+            })
             .collect();
         told.sort();
         assert_eq!(told, vec!["Crit/x", "Warn/y"]);
@@ -1161,8 +1193,11 @@ escalation_policies:
         let jobs = run(&mut c, T0 + 68 * M);
         let mut r = receivers(&jobs);
         r.sort();
-        assert_eq!(r, vec![("slack", "group"), ("sms", "group")].into_iter().filter(|(n, _)| *n == "slack").collect::<Vec<_>>(),
-            "sms has send_resolved off; slack gets the resolved message");
+        assert_eq!(
+            r,
+            vec![("slack", "group"), ("sms", "group")].into_iter().filter(|(n, _)| *n == "slack").collect::<Vec<_>>(),
+            "sms has send_resolved off; slack gets the resolved message"
+        );
         assert_eq!(jobs[0].notification.status, "resolved");
         assert_eq!(jobs[0].notification.ack_line().as_deref(), Some("Acknowledged by bob"));
         assert!(c.escalations().is_empty());

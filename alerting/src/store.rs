@@ -128,6 +128,21 @@ impl Store {
             .map_err(|e| self.wrap(e))
     }
 
+    /// Inserts or replaces many documents in one transaction (one fsync).
+    pub fn put_many<T: Serialize>(&self, t: Table, docs: &[(&str, &T)]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.wrap(e))?;
+        {
+            let mut stmt =
+                tx.prepare_cached(&format!("INSERT OR REPLACE INTO {} (id, doc) VALUES (?1, ?2)", t.name())).map_err(|e| self.wrap(e))?;
+            for (id, doc) in docs {
+                let json = serde_json::to_string(doc).expect("state documents serialize");
+                stmt.execute(params![id, json]).map_err(|e| self.wrap(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.wrap(e))
+    }
+
     /// Deletes a document (no error when absent).
     pub fn delete(&self, t: Table, id: &str) -> Result<(), StoreError> {
         self.conn()

@@ -124,7 +124,12 @@ fn assert_quiet(r: &Recorder, n: usize, d: Duration, what: &str) {
     let end = Instant::now() + d;
     while Instant::now() < end {
         let got = r.all();
-        assert!(got.len() <= n, "{what}: expected {n} requests, got {}: {:#?}", got.len(), got.iter().map(|x| String::from_utf8_lossy(&x.body).to_string()).collect::<Vec<_>>());
+        assert!(
+            got.len() <= n,
+            "{what}: expected {n} requests, got {}: {:#?}",
+            got.len(),
+            got.iter().map(|x| String::from_utf8_lossy(&x.body).to_string()).collect::<Vec<_>>()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -317,7 +322,8 @@ receivers:
     let blocks = m["blocks"].as_array().unwrap();
     assert_eq!(blocks[0]["type"], "header");
     assert_eq!(blocks[0]["text"]["text"], "[FIRING:2] HighLatency");
-    let section = blocks.iter().find(|b| b["type"] == "section" && b["text"]["text"].as_str().unwrap().contains("api-1")).expect("section for api-1");
+    let section =
+        blocks.iter().find(|b| b["type"] == "section" && b["text"]["text"].as_str().unwrap().contains("api-1")).expect("section for api-1");
     let text = section["text"]["text"].as_str().unwrap();
     assert_eq!(section["text"]["type"], "mrkdwn");
     assert!(text.contains("*Severity:* critical") && text.contains("*Summary:* p99 above 2s") && text.contains("*Value:* 2.7"), "{text}");
@@ -351,7 +357,10 @@ receivers:
 
     // Dedup: the same alerts re-sent (as Prometheus does every evaluation) notify nobody again.
     for _ in 0..3 {
-        post_alerts(&agg.url, json!([{"labels": labels(1), "startsAt": now_rfc3339(-60)}, {"labels": labels(2), "startsAt": now_rfc3339(-60)}]));
+        post_alerts(
+            &agg.url,
+            json!([{"labels": labels(1), "startsAt": now_rfc3339(-60)}, {"labels": labels(2), "startsAt": now_rfc3339(-60)}]),
+        );
         std::thread::sleep(Duration::from_millis(700));
     }
     assert_quiet(&webhook, 1, Duration::from_secs(2), "unchanged group");
@@ -362,8 +371,12 @@ receivers:
     let hooks = webhook.wait_n(2, Duration::from_secs(10));
     let w2 = hooks[1].json();
     assert_eq!(w2["status"], "firing");
-    let statuses: Vec<(String, String)> =
-        w2["alerts"].as_array().unwrap().iter().map(|a| (a["labels"]["service"].as_str().unwrap().to_string(), a["status"].as_str().unwrap().to_string())).collect();
+    let statuses: Vec<(String, String)> = w2["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["labels"]["service"].as_str().unwrap().to_string(), a["status"].as_str().unwrap().to_string()))
+        .collect();
     assert_eq!(statuses, vec![("api-1".to_string(), "firing".to_string()), ("api-2".to_string(), "resolved".to_string())]);
     let s2 = slack.wait_n(2, Duration::from_secs(10))[1].json();
     assert_eq!(s2["text"], "[FIRING:1] HighLatency");
@@ -376,7 +389,10 @@ receivers:
     assert_eq!((count("webhook"), count("slack")), (2, 2), "{log:#}");
     assert!(count("email") >= 1, "{log:#}");
     let metrics = client().get(format!("{}/metrics", agg.url)).send().unwrap().text().unwrap();
-    assert!(metrics.contains("lookout_alerting_notifications_total{receiver=\"team\",integration=\"webhook\",outcome=\"sent\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("lookout_alerting_notifications_total{receiver=\"team\",integration=\"webhook\",outcome=\"sent\"} 2"),
+        "{metrics}"
+    );
 }
 
 /// Escalation Slack → wait → SMS while nobody acknowledges; an acknowledged group stops at
@@ -556,7 +572,10 @@ fn amtool_manages_silences() {
     assert!(ok, "{out}");
     let alerts: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(alerts[0]["labels"]["alertname"], "AmtoolAlert");
-    let (ok, out) = amtool(&agg.url, &["silence", "add", "alertname=AmtoolAlert", "job=~api|web", "--author=carol", "--comment=deploy", "--duration=1h"]);
+    let (ok, out) = amtool(
+        &agg.url,
+        &["silence", "add", "alertname=AmtoolAlert", "job=~api|web", "--author=carol", "--comment=deploy", "--duration=1h"],
+    );
     assert!(ok, "{out}");
     let id = out.trim().to_string();
     assert_eq!(id.len(), 36, "{out}");

@@ -1,5 +1,5 @@
 //! Email over SMTP with lettre: a multipart/alternative message (plain text and HTML) per
-//! notification. Connection security is `none` (STARTTLS only if offered), `starttls`
+//! notification. Connection security is `none` (plain text), `starttls`
 //! (required) or `tls` (implicit, port 465 by default), with optional authentication.
 //! Transient SMTP replies (4xx) and connection failures are retried; permanent ones (5xx) not.
 

@@ -51,7 +51,8 @@ pub fn payload(cfg: &SlackConfig, n: &Notification) -> Value {
         if let Some(v) = a.annotations.get("value") {
             text.push_str(&format!("\n*Value:* {}", esc(v)));
         }
-        let labels: Vec<String> = a.labels.iter().filter(|(k, _)| *k != "alertname").map(|(k, v)| format!("`{}={}`", esc(k), esc(v))).collect();
+        let labels: Vec<String> =
+            a.labels.iter().filter(|(k, _)| *k != "alertname").map(|(k, v)| format!("`{}={}`", esc(k), esc(v))).collect();
         if !labels.is_empty() {
             text.push_str(&format!("\n*Labels:* {}", labels.join(" ")));
         }
@@ -82,7 +83,13 @@ pub fn payload(cfg: &SlackConfig, n: &Notification) -> Value {
 impl super::Notifier for Notifier {
     fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
         Box::pin(async move {
-            let resp = self.client.post(&self.cfg.api_url).json(&payload(&self.cfg, n)).send().await.map_err(|e| Error::from_reqwest("slack", e))?;
+            let resp = self
+                .client
+                .post(&self.cfg.api_url)
+                .json(&payload(&self.cfg, n))
+                .send()
+                .await
+                .map_err(|e| Error::from_reqwest("slack", e))?;
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
             if status.is_success() {
