@@ -556,7 +556,9 @@ fn silences_mute_and_expire() {
 
 fn amtool(url: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new("amtool").arg(format!("--alertmanager.url={url}")).args(args).output().expect("run amtool");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    // stdout only: amtool warns on stderr that its version differs from Lookout's.
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    (out.status.success(), if out.status.success() { stdout } else { format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)) })
 }
 
 /// amtool (Alertmanager's own CLI) lists alerts and adds, queries and expires silences.
@@ -632,6 +634,9 @@ fn prometheus_delivers_alerts_to_lookout() {
             "--config.file=prometheus.yml",
             &format!("--storage.tsdb.path={}", data.display()),
             &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+            // The first send can happen before the Alertmanager is discovered (and is dropped);
+            // resend every second instead of every minute.
+            "--rules.alert.resend-delay=1s",
         ],
         dir.path(),
         &dir.path().join("prometheus.log"),
