@@ -903,7 +903,7 @@ impl Config {
                             to,
                         }),
                     }),
-                    _ => c.err(&format!("{k}"), "sms_configs:", "needs account_sid, auth_token (or auth_token_file), from and to"),
+                    _ => c.err(&k, "sms_configs:", "needs account_sid, auth_token (or auth_token_file), from and to"),
                 }
             }
             receivers.insert(name.clone(), Receiver { name, integrations });

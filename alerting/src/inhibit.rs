@@ -14,11 +14,14 @@ use crate::dispatch::Alert;
 use crate::matcher::all_match;
 use crate::model::LabelSet;
 
+/// Firing sources of one rule: equal-label values → (fingerprint, also matches the target).
+type SourceIndex = HashMap<Vec<String>, Vec<(String, bool)>>;
+
 /// Firing sources per rule, keyed by the values of the rule's `equal` labels.
 pub struct Inhibitor<'a> {
     rules: &'a [InhibitRule],
     /// Per rule: equal-values → (source fingerprint, source also matches target).
-    sources: Vec<HashMap<Vec<String>, Vec<(String, bool)>>>,
+    sources: Vec<SourceIndex>,
 }
 
 fn key(rule: &InhibitRule, labels: &LabelSet) -> Vec<String> {
@@ -31,7 +34,7 @@ impl<'a> Inhibitor<'a> {
         let sources = rules
             .iter()
             .map(|r| {
-                let mut idx: HashMap<Vec<String>, Vec<(String, bool)>> = HashMap::new();
+                let mut idx = SourceIndex::new();
                 for a in alerts.clone().filter(|a| !a.resolved(now) && all_match(&r.source, &a.labels)) {
                     idx.entry(key(r, &a.labels)).or_default().push((a.fingerprint.clone(), all_match(&r.target, &a.labels)));
                 }

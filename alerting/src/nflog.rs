@@ -87,7 +87,8 @@ mod tests {
         let e = Entry { firing: set(&["a", "b"]), resolved: set(&[]), at: 1000 };
         let none = set(&[]);
         // (entry, firing, resolved, send_resolved, now, acked) → expected
-        let cases: Vec<(Option<&Entry>, BTreeSet<String>, BTreeSet<String>, bool, Millis, bool, bool)> = vec![
+        type Case<'a> = (Option<&'a Entry>, BTreeSet<String>, BTreeSet<String>, bool, Millis, bool, bool);
+        let cases: Vec<Case> = vec![
             (None, set(&["a"]), none.clone(), false, 0, false, true),
             (None, none.clone(), set(&["a"]), true, 0, false, false),
             (Some(&e), set(&["a", "b"]), none.clone(), false, 1500, false, false),

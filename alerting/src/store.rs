@@ -106,8 +106,7 @@ impl Store {
 
     /// An in-memory database (tests).
     pub fn memory() -> Store {
-        let s = Store::open(Path::new(":memory:")).expect("in-memory sqlite");
-        s
+        Store::open(Path::new(":memory:")).expect("in-memory sqlite")
     }
 
     fn wrap(&self, source: rusqlite::Error) -> StoreError {
