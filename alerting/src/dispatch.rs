@@ -1202,4 +1202,34 @@ escalation_policies:
         assert_eq!(jobs[0].notification.ack_line().as_deref(), Some("Acknowledged by bob"));
         assert!(c.escalations().is_empty());
     }
+
+    /// BENCHMARKS.md: 10,000 active alerts in 100 groups; how long the flush that follows
+    /// group_wait takes (the latency dispatch adds before delivery starts), and the put cost.
+    /// Run: `cargo test -p alerting --release -- --ignored --nocapture bench_10k`.
+    #[test]
+    #[ignore]
+    fn bench_10k_alerts_flush_latency() {
+        let (mut c, _) = core(BASIC);
+        let batch: Vec<PostableAlert> = (0..10_000)
+            .map(|i| alert(&format!("A{}", i % 100), &[("instance", &format!("host-{i}")), ("severity", "warning")], Some(T0 + 3600 * S)))
+            .collect();
+        let t = Instant::now();
+        c.put(batch, "api", T0).unwrap();
+        let put = t.elapsed();
+        let t = Instant::now();
+        let jobs = c.tick(T0 + 30 * S);
+        let flush = t.elapsed();
+        assert_eq!(jobs.len(), 100);
+        let t = Instant::now();
+        for j in &jobs {
+            c.complete(j, Ok(()), 1, T0 + 30 * S);
+        }
+        let complete = t.elapsed();
+        let t = Instant::now();
+        assert!(c.tick(T0 + 30 * S + 5 * M).is_empty());
+        let dedup_flush = t.elapsed();
+        println!(
+            "put 10k: {put:?}; flush after group_wait (100 groups, 100 jobs): {flush:?}; record 100 deliveries: {complete:?}; unchanged re-flush: {dedup_flush:?}"
+        );
+    }
 }
