@@ -10,6 +10,10 @@ command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 command -v make >/dev/null 2>&1 || need+=(make)
 # the differential PromQL test (tests/tests/metrics_differential.rs) runs a real Prometheus
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+# the alerting dispatch tests (tests/tests/alerting_dispatch.rs) drive amtool against Lookout and
+# deliver real email to aiosmtpd (Debian's python3, /usr/bin/python3)
+command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

@@ -42,6 +42,8 @@ pub struct AppState {
     pub dashboards: crate::dashboards::Source,
     /// Rule evaluation (`None` when no rule files are configured).
     pub rules: Option<Arc<crate::rules_api::Rules>>,
+    /// The alert dispatcher (Alertmanager API v2, silences, acknowledgements).
+    pub alerting: alerting::Dispatcher,
 }
 
 /// An API error with its status.
@@ -132,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/ready", get(ready))
         .merge(crate::metrics_api::routes())
         .merge(crate::rules_api::routes())
+        .merge(alerting::api::router(state.alerting.clone()))
         .fallback(ui)
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -518,6 +521,7 @@ pub fn metrics_text(state: &AppState) -> String {
         text.push_str(&a.encode());
     }
     text.push_str(&state.metrics.tsdb.encode_metrics());
+    text.push_str(&state.alerting.telemetry().encode());
     if let Some(r) = &state.rules {
         text.push_str(&r.encode_metrics());
     }

@@ -145,6 +145,12 @@ fn main() -> ExitCode {
                     eprintln!("{e}");
                     return ExitCode::FAILURE;
                 }
+                if let Some(p) = &cfg.alerting_config
+                    && let Err(e) = alerting::config::Config::load(p)
+                {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
                 println!("{}: ok", config.display());
                 return ExitCode::SUCCESS;
             }
@@ -166,6 +172,12 @@ fn main() -> ExitCode {
                 && dir.is_relative()
             {
                 cfg.dashboards_dir = Some(file.parent().unwrap_or(std::path::Path::new(".")).join(dir));
+            }
+            // So is a relative alerting_config.
+            if let (Some(file), Some(p)) = (config.as_ref(), cfg.alerting_config.as_ref())
+                && p.is_relative()
+            {
+                cfg.alerting_config = Some(file.parent().unwrap_or(std::path::Path::new(".")).join(p));
             }
             if let Some(l) = listen {
                 cfg.listen = l;

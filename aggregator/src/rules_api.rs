@@ -125,17 +125,36 @@ impl LogCountFn for LogCounts {
     }
 }
 
+/// Hands every batch of alerts to each sink in turn.
+struct Fanout(Vec<Arc<dyn AlertSink>>);
+
+impl AlertSink for Fanout {
+    fn send(&self, alerts: Vec<alerting::model::PostableAlert>) {
+        for s in &self.0 {
+            s.send(alerts.clone());
+        }
+    }
+}
+
 impl Rules {
     /// Builds the manager and loads `cfg.rule_files`; errors name file, line and reason.
-    pub fn start(cfg: &crate::config::Config, metrics: Arc<Metrics>, store: Arc<LogStore>) -> anyhow::Result<Arc<Rules>> {
+    ///
+    /// Alerts go to `local` (the in-process dispatcher), and also to every external Alertmanager
+    /// in `[rules] alertmanager_urls`.
+    pub fn start(
+        cfg: &crate::config::Config,
+        metrics: Arc<Metrics>,
+        store: Arc<LogStore>,
+        local: Arc<dyn AlertSink>,
+    ) -> anyhow::Result<Arc<Rules>> {
         let r = &cfg.rules;
         let discarded = Arc::new(notifier::Discard::default());
         let (sink, am_stats): (Arc<dyn AlertSink>, _) = if r.alertmanager_urls.is_empty() {
-            (discarded.clone(), None)
+            (local, None)
         } else {
             let am = Alertmanager::start(r.alertmanager_urls.clone(), Duration::from_secs(10)).map_err(anyhow::Error::msg)?;
             let stats = am.stats.clone();
-            (Arc::new(am), Some(stats))
+            (Arc::new(Fanout(vec![local, Arc::new(am)])), Some(stats))
         };
         let deps = Deps {
             query: Arc::new(Promql(metrics.clone())),

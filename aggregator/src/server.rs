@@ -37,6 +37,10 @@ pub struct Server {
     storage_probe: tokio::task::JoinHandle<()>,
     /// Rule evaluation, when rule files are configured.
     pub rules: Option<Arc<crate::rules_api::Rules>>,
+    stop_alerting: oneshot::Sender<()>,
+    alerting: tokio::task::JoinHandle<()>,
+    /// The alert dispatcher: an `AlertSink` for the rules engine.
+    pub alert_sink: alerting::Dispatcher,
 }
 
 impl Server {
@@ -78,10 +82,24 @@ impl Server {
         let ingest = Arc::new(Ingest::new(wal, store.clone(), telemetry.clone(), cfg.ingest.max_pending_events, cfg.ingest.max_body_bytes));
         let ready = Arc::new(AtomicBool::new(false));
         let metrics = crate::metrics_api::open(&cfg.data_dir, cfg).context("cannot open the metrics store")?;
+        let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+        let addr = listener.local_addr()?;
+        // Dispatch (Alertmanager's job) runs in-process: rules hand their alerts to it, and
+        // a Prometheus can post to its API v2.
+        let alerting_cfg = match &cfg.alerting_config {
+            Some(p) => alerting::config::Config::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+            None => alerting::config::Config::default_config(),
+        };
+        let dispatcher =
+            alerting::open_dispatcher(alerting_cfg, &cfg.data_dir, format!("http://{addr}")).context("cannot open the alerting state")?;
+        let (stop_alerting, alerting_stopped) = oneshot::channel::<()>();
+        let alerting = tokio::spawn(dispatcher.clone().run(async {
+            let _ = alerting_stopped.await;
+        }));
         let rules = if cfg.rule_files.is_empty() {
             None
         } else {
-            let rules = crate::rules_api::Rules::start(cfg, metrics.clone(), store.clone())?;
+            let rules = crate::rules_api::Rules::start(cfg, metrics.clone(), store.clone(), Arc::new(dispatcher.clone()))?;
             // SIGHUP re-reads the rule files (as does POST /-/reload).
             let r = rules.clone();
             let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot listen for SIGHUP")?;
@@ -108,6 +126,7 @@ impl Server {
             agents: agents.clone(),
             dashboards,
             rules: rules.clone(),
+            alerting: dispatcher.clone(),
         };
         // The agent table is written every few seconds when it changed, and once more at stop.
         let (stop_agents, mut agents_stopped) = oneshot::channel::<()>();
@@ -124,8 +143,6 @@ impl Server {
             }
             let _ = tokio::task::spawn_blocking(move || agents.persist()).await;
         });
-        let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
-        let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {
             warn!(%addr, "listening on a non-loopback address without TLS; anyone who can reach it can read and write logs");
         }
@@ -144,7 +161,20 @@ impl Server {
         if !query_ui::is_built() {
             warn!("the web UI was not built into this binary; build it with: {}", query_ui::BUILD_HINT);
         }
-        Ok(Server { addr, stop_http, http, indexer, state, stop_agents, agents_task, storage_probe, rules })
+        Ok(Server {
+            addr,
+            stop_http,
+            http,
+            indexer,
+            state,
+            stop_agents,
+            agents_task,
+            storage_probe,
+            rules,
+            stop_alerting,
+            alerting,
+            alert_sink: dispatcher,
+        })
     }
 
     /// Finishes in-flight requests (up to `deadline`), then commits the index and stops.
@@ -161,6 +191,8 @@ impl Server {
         self.storage_probe.abort();
         let _ = self.stop_agents.send(());
         let _ = self.agents_task.await;
+        let _ = self.stop_alerting.send(());
+        let _ = self.alerting.await;
         let (done, wait) = std::sync::mpsc::channel();
         if self.indexer.send(IndexerMsg::Stop(done)).is_ok() {
             let _ = tokio::task::spawn_blocking(move || wait.recv_timeout(Duration::from_secs(30))).await;

@@ -39,7 +39,7 @@ enum Cmd {
 /// Generated series by kind: (name, series).
 pub fn generate(series: usize, samples: usize, seed: u64) -> Vec<(&'static str, Vec<Vec<(i64, f64)>>)> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut times = |rng: &mut StdRng| -> Vec<i64> {
+    let times = |rng: &mut StdRng| -> Vec<i64> {
         let mut t = 1_700_000_000_000i64 + rng.random_range(0..15_000);
         (0..samples)
             .map(|_| {
