@@ -29,6 +29,7 @@ fi
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends systemd
 fi
 if ! command -v kubernetes-validate >/dev/null 2>&1; then
