@@ -106,6 +106,15 @@ pub struct MetricsConfig {
     /// Largest number of series `/api/v1/series` returns (`execution` error, 422, beyond).
     #[serde(default = "default_max_series")]
     pub max_series: u64,
+    /// How often the aggregator stores its own `/metrics` in its TSDB (job `lookout`, plus
+    /// `up`), so the self-monitoring dashboard and the rules in `rules/lookout.yml` and
+    /// `rules/capacity.yml` work without an external Prometheus; seconds, 0 turns it off.
+    #[serde(default = "default_self_scrape")]
+    pub self_scrape_interval_secs: u64,
+}
+
+fn default_self_scrape() -> u64 {
+    15
 }
 
 impl Default for MetricsConfig {
@@ -119,6 +128,7 @@ impl Default for MetricsConfig {
             max_samples_per_query: default_max_samples(),
             query_timeout_secs: default_query_timeout(),
             max_series: default_max_series(),
+            self_scrape_interval_secs: default_self_scrape(),
         }
     }
 }

@@ -180,72 +180,12 @@ impl HostMetrics {
     }
 }
 
-/// Parses Prometheus/OpenMetrics text exposition into `(labels with __name__, value)`. Lines
-/// it cannot read are skipped (this reads only Lookout's own, well-formed output).
-pub fn parse_exposition(text: &str) -> Vec<(Vec<(String, String)>, f64)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
-        let mut labels = vec![("__name__".to_string(), line[..name_end].to_string())];
-        let mut rest = &line[name_end..];
-        if let Some(body) = rest.strip_prefix('{') {
-            let mut chars = body.char_indices().peekable();
-            let mut end = None;
-            loop {
-                while chars.peek().is_some_and(|(_, c)| *c == ',' || c.is_whitespace()) {
-                    chars.next();
-                }
-                match chars.peek() {
-                    Some((i, '}')) => {
-                        end = Some(*i + 1);
-                        break;
-                    }
-                    None => break,
-                    _ => {}
-                }
-                let mut name = String::new();
-                for (_, c) in chars.by_ref() {
-                    if c == '=' {
-                        break;
-                    }
-                    name.push(c);
-                }
-                if !matches!(chars.next(), Some((_, '"'))) {
-                    break;
-                }
-                let mut value = String::new();
-                while let Some((_, c)) = chars.next() {
-                    match c {
-                        '"' => break,
-                        '\\' => match chars.next() {
-                            Some((_, 'n')) => value.push('\n'),
-                            Some((_, other)) => value.push(other),
-                            None => {}
-                        },
-                        c => value.push(c),
-                    }
-                }
-                labels.push((name.trim().to_string(), value));
-            }
-            let Some(end) = end else { continue };
-            rest = &body[end..];
-        }
-        let Some(v) = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()) else { continue };
-        out.push((labels, v));
-    }
-    out
-}
-
 /// Feeds the metrics store of `lookout up` until `stop`: every few seconds, synthetic
 /// node_exporter series for the demo hosts (so the Host overview dashboard has data without a
-/// real exporter) and Lookout's own `/metrics` (job `lookout`), written through the same
-/// durable path as remote_write. On a store that has no series yet, the last 30 minutes of the
+/// real exporter), written through the same durable path as remote_write (Lookout's own
+/// `/metrics` is stored by [`crate::self_monitor`], in `up` as in `serve`). On a store that has no series yet, the last 30 minutes of the
 /// host series are written first so that graphs are not empty on first start.
-pub async fn metrics(state: crate::http::AppState, instance: String, mut stop: watch::Receiver<bool>) {
+pub async fn metrics(state: crate::http::AppState, mut stop: watch::Receiver<bool>) {
     let mut hosts = HostMetrics::new();
     let now = || time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9;
     // Time of the last round written; the counters advance by the time since then.
@@ -285,14 +225,9 @@ pub async fn metrics(state: crate::http::AppState, instance: String, mut stop: w
             _ = tick.tick() => {
                 let t = now();
                 let ts = (t * 1000.0) as i64;
-                let mut batch: Vec<Series> =
+                let batch: Vec<Series> =
                     hosts.round(t, (t - last).max(0.001)).into_iter().map(|(l, v)| (l, vec![(ts, v)])).collect();
                 last = t;
-                for (mut labels, v) in parse_exposition(&crate::http::metrics_text(&state)) {
-                    labels.push(("instance".into(), instance.clone()));
-                    labels.push(("job".into(), "lookout".into()));
-                    batch.push((crate::tsdb::Labels::new(labels), vec![(ts, v)]));
-                }
                 if let Err(e) = state.metrics.tsdb.write(batch).await {
                     debug!(error = %e, "demo metrics write failed");
                 }
@@ -315,22 +250,6 @@ mod tests {
                 assert!(v.get(k).is_some(), "{k} missing in {l}");
             }
         }
-    }
-
-    #[test]
-    fn exposition_lines_become_labelled_samples() {
-        let text = "# HELP x_total X\n# TYPE x_total counter\nx_total{protocol=\"otlp\",code=\"200\"} 12\n\
-                    y_bucket{le=\"+Inf\",path=\"a \\\"b\\\" c\"} 3.5\nplain 1e3\nbroken{a=\"1\" \n";
-        let got = parse_exposition(text);
-        let l = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
-        assert_eq!(
-            got,
-            vec![
-                (l(&[("__name__", "x_total"), ("protocol", "otlp"), ("code", "200")]), 12.0),
-                (l(&[("__name__", "y_bucket"), ("le", "+Inf"), ("path", "a \"b\" c")]), 3.5),
-                (l(&[("__name__", "plain")]), 1000.0),
-            ]
-        );
     }
 
     #[test]

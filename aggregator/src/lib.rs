@@ -17,6 +17,7 @@ pub mod logs;
 pub mod metrics_api;
 pub mod promql;
 pub mod rules_api;
+pub mod self_monitor;
 pub mod server;
 pub mod telemetry;
 pub mod tsdb;

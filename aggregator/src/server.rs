@@ -35,6 +35,7 @@ pub struct Server {
     stop_agents: oneshot::Sender<()>,
     agents_task: tokio::task::JoinHandle<()>,
     storage_probe: tokio::task::JoinHandle<()>,
+    stop_self_monitor: tokio::sync::watch::Sender<bool>,
     /// Rule evaluation, when rule files are configured.
     pub rules: Option<Arc<crate::rules_api::Rules>>,
     stop_alerting: oneshot::Sender<()>,
@@ -156,6 +157,11 @@ impl Server {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
+        let (stop_self_monitor, self_monitor_stopped) = tokio::sync::watch::channel(false);
+        if cfg.metrics.self_scrape_interval_secs > 0 {
+            let every = Duration::from_secs(cfg.metrics.self_scrape_interval_secs);
+            tokio::spawn(crate::self_monitor::run(state.clone(), addr.to_string(), every, self_monitor_stopped));
+        }
         ready.store(true, Ordering::Release);
         info!(%addr, version = env!("CARGO_PKG_VERSION"), ui = query_ui::is_built(), "lookout listening");
         if !query_ui::is_built() {
@@ -174,6 +180,7 @@ impl Server {
             stop_alerting,
             alerting,
             alert_sink: dispatcher,
+            stop_self_monitor,
         })
     }
 
@@ -189,6 +196,7 @@ impl Server {
             http.abort();
         }
         self.storage_probe.abort();
+        let _ = self.stop_self_monitor.send(true);
         let _ = self.stop_agents.send(());
         let _ = self.agents_task.await;
         let _ = self.stop_alerting.send(());

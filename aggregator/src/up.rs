@@ -72,7 +72,7 @@ pub async fn run(mut cfg: Config, demo_lines_per_sec: u32) -> anyhow::Result<()>
     let stop_metrics = demo_stop.clone();
     let demo = tokio::spawn(crate::demo::run(cfg.data_dir.join("demo/logs"), demo_lines_per_sec, demo_stop));
     let pipeline = agent::Topology::start(&agent_cfg, &telemetry, Duration::from_secs(5))?;
-    let metrics = tokio::spawn(crate::demo::metrics(server.state.clone(), server.addr.to_string(), stop_metrics));
+    let metrics = tokio::spawn(crate::demo::metrics(server.state.clone(), stop_metrics));
     let shown = if server.addr.ip().is_unspecified() { format!("http://127.0.0.1:{}", server.addr.port()) } else { endpoint.clone() };
     eprintln!("\n  Lookout is up: open {shown}/ in your browser  (data in {}, Ctrl-C to stop)\n", display(&cfg.data_dir));
     wait_for_signal().await?;

@@ -6,9 +6,6 @@
 // Run: cd tests/browser && npm ci && node --test pages.test.mjs
 // Needs: target/debug/lookout (or LOOKOUT_BIN) built after `npm run build` in query-ui/, and
 // /usr/bin/chromium (or CHROMIUM_BIN).
-//
-// The Alerts and Rules tests skip ONLY while their APIs answer 404 (they are being merged from
-// another branch); once the endpoints exist the tests run and must pass.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -317,15 +314,7 @@ test('Agents: the in-process agent is listed with host, version and traffic', { 
 });
 
 test('Alerts: an acknowledgement shows on the page and a silence created from an alert appears in /api/v2/silences', { timeout: 90_000 }, async (t) => {
-  const probe = await api('/api/v2/alerts');
   await withPage('alerts', t, async (page) => {
-    if (probe.status === 404) {
-      await page.goto(`${server.base}/alerts`);
-      await page.waitForSelector('[data-testid=alerts-error]');
-      await shot(page, 'alerts');
-      t.skip('GET /api/v2/alerts answers 404: the Alertmanager API is not merged yet');
-      return;
-    }
     const name = `BrowserTestAlert${process.pid}`;
     const post = await get(`${server.base}/api/v2/alerts`, {
       method: 'POST',
@@ -368,15 +357,11 @@ test('Alerts: an acknowledgement shows on the page and a silence created from an
 
 test('Rules: every rule with health and last evaluation', { timeout: 60_000 }, async (t) => {
   const probe = await api('/api/v1/rules');
+  assert.equal(probe.status, 200);
+  assert.ok(probe.body.data.groups.length >= 4, 'lookout up loads the shipped rule groups');
   await withPage('rules', t, async (page) => {
     await page.goto(`${server.base}/rules`);
-    if (probe.status === 404) {
-      await page.waitForSelector('[data-testid=rules-error]');
-      await shot(page, 'rules');
-      t.skip('GET /api/v1/rules answers 404: the rules API is not merged yet');
-      return;
-    }
-    await page.waitForSelector('[data-testid=rule-group], [data-testid=no-rules]');
+    await page.waitForSelector('[data-testid=rule-group]');
     assert.equal(await page.locator('[data-testid=rules-error]').count(), 0);
     const rules = probe.body.data.groups.flatMap((g) => g.rules);
     assert.equal(await page.locator('[data-testid=rule-row]').count(), rules.length);

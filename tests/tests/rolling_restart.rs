@@ -19,14 +19,14 @@ const MAX_LINES: u64 = 100_000;
 const MAX_SAMPLES: i64 = 30_000;
 const RESTARTS: usize = 3;
 
-/// Pushes samples of one series (10 per second of data) in batches of 50 until `stop`, each batch
+/// Pushes samples of one series (100 per second of data) in batches of 50 until `stop`, each batch
 /// retried until it is acknowledged (2xx) — what a remote_write client does across an outage.
 /// Returns how many it pushed.
 fn push_samples(base: String, start_ms: i64, stop: Arc<AtomicBool>) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut i = 0;
     while i < MAX_SAMPLES && !stop.load(Ordering::Acquire) {
-        let batch: Vec<(i64, f64)> = (i..(i + 50).min(MAX_SAMPLES)).map(|k| (start_ms + k * 100, k as f64)).collect();
+        let batch: Vec<(i64, f64)> = (i..(i + 50).min(MAX_SAMPLES)).map(|k| (start_ms + k * 10, k as f64)).collect();
         let series: Vec<Series> = vec![(remote_write::labels(&[("__name__", "rolling_restart_samples"), ("job", "test")]), batch)];
         loop {
             assert!(Instant::now() < deadline, "remote_write batch at {i} never acknowledged");
@@ -71,9 +71,10 @@ fn aggregator_restarts_under_load_lose_and_repeat_nothing() {
     let _agent = start_agent(dir.path(), &config, 1);
 
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
-    // Sample timestamps run from 50 minutes ago, 100 ms apart: all inside any out-of-order window
-    // that accepts recent data, and all inside the 1h range queried at the end.
-    let start_ms = now_ms - 50 * 60_000;
+    // Sample timestamps run from 5 minutes ago, 10 ms apart: inside the metrics store's
+    // out-of-order window (10 minutes, anchored by the aggregator's own self-monitoring samples
+    // at "now") and inside the 1h range queried at the end.
+    let start_ms = now_ms - 5 * 60_000;
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (app, s) = (logs.join("app.log"), stop.clone());
@@ -104,7 +105,7 @@ fn aggregator_restarts_under_load_lose_and_repeat_nothing() {
     assert_eq!(n, lines, "lines searchable after {RESTARTS} restarts");
     assert_exactly_once_in_order(&all_hits(&agg, "file:app", lines), &[("app", lines)]);
 
-    let at = ((start_ms + samples * 100) / 1000 + 1).to_string();
+    let at = ((start_ms + samples * 10) / 1000 + 1).to_string();
     let (status, body) =
         tests::prom_api(&agg.url, "/api/v1/query", &[("query", "count_over_time(rolling_restart_samples[1h])"), ("time", &at)]);
     assert_eq!(status, 200, "{body}");
