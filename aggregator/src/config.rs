@@ -108,13 +108,16 @@ pub struct MetricsConfig {
     pub max_series: u64,
     /// How often the aggregator stores its own `/metrics` in its TSDB (job `lookout`, plus
     /// `up`), so the self-monitoring dashboard and the rules in `rules/lookout.yml` and
-    /// `rules/capacity.yml` work without an external Prometheus; seconds, 0 turns it off.
+    /// `rules/capacity.yml` work without an external Prometheus; seconds, 0 (the default) turns
+    /// it off. `lookout up` and the shipped deploy configs set 15. Like a Prometheus that
+    /// scrapes, a store receiving current samples refuses remote_write samples older than the
+    /// out-of-order window, so leave it off on a store used to backfill history.
     #[serde(default = "default_self_scrape")]
     pub self_scrape_interval_secs: u64,
 }
 
 fn default_self_scrape() -> u64 {
-    15
+    0
 }
 
 impl Default for MetricsConfig {

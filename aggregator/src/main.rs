@@ -228,7 +228,8 @@ fn main() -> ExitCode {
             Ok::<_, anyhow::Error>(())
         }),
         Command::Up { listen, data_dir, demo_rate } => {
-            let cfg = Config { listen, data_dir, ..Config::default() };
+            let mut cfg = Config { listen, data_dir, ..Config::default() };
+            cfg.metrics.self_scrape_interval_secs = 15;
             runtime().block_on(aggregator::up::run(cfg, demo_rate))
         }
     };

@@ -74,7 +74,10 @@ pub fn parse_exposition(text: &str) -> Vec<(Vec<(String, String)>, f64)> {
 
 /// Stores `/metrics` every `every` until `stop` turns true.
 pub async fn run(state: crate::http::AppState, instance: String, every: Duration, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(every);
+    // The first scrape waits one interval, so a backfill started with the server (the demo
+    // history of `lookout up`) lands before the first sample at "now" anchors the
+    // out-of-order window.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
             _ = stop.changed() => return,

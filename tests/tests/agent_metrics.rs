@@ -169,9 +169,9 @@ http_requests_total{code=\"200\",method=\"get\"} 1027\nhttp_requests_total{code=
     // the aggregator's own /metrics, a real exposition from prometheus-client
     let agg_instance = agg.url.trim_start_matches("http://");
     wait_for("the aggregator's own metrics", Duration::from_secs(10), || {
-        value_of(&agg.url, &format!("up{{instance=\"{agg_instance}\"}}")).filter(|v| *v == 1.0)
+        value_of(&agg.url, &format!("up{{job=\"apps\",instance=\"{agg_instance}\"}}")).filter(|v| *v == 1.0)
     });
-    assert!(value_of(&agg.url, &format!("scrape_samples_scraped{{instance=\"{agg_instance}\"}}")).unwrap() > 0.0);
+    assert!(value_of(&agg.url, &format!("scrape_samples_scraped{{job=\"apps\",instance=\"{agg_instance}\"}}")).unwrap() > 0.0);
     // internal_metrics: the agent's own counters
     wait_for("the agent's internal metrics", Duration::from_secs(10), || {
         let r = query(&agg.url, "lookout_agent_events_in_total{job=\"lookout-agent\",component=\"apps\"}");

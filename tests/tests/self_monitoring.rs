@@ -20,11 +20,15 @@ fn serve_stores_its_own_metrics_for_the_shipped_rules_and_dashboard() {
     let agg = Aggregator::start(&dir.path().join("data"), free_port(), &["--config", config.to_str().unwrap()]);
     let instance = agg.url.trim_start_matches("http://").to_string();
 
-    let up = wait_for("up{job=\"lookout\"}", Duration::from_secs(30), || value(&agg.url, &format!("up{{job=\"lookout\",instance=\"{instance}\"}}")));
+    let up = wait_for("up{job=\"lookout\"}", Duration::from_secs(30), || {
+        value(&agg.url, &format!("up{{job=\"lookout\",instance=\"{instance}\"}}"))
+    });
     assert_eq!(up, 1.0);
     assert_eq!(value(&agg.url, "lookout_ingest_capacity_events_per_second{job=\"lookout\"}"), Some(2500.0));
     // The storage probe runs at start; its gauges reach the TSDB with the next self-scrape.
-    let free = wait_for("lookout_data_dir_free_bytes", Duration::from_secs(30), || value(&agg.url, "lookout_data_dir_free_bytes{job=\"lookout\"}"));
+    let free = wait_for("lookout_data_dir_free_bytes", Duration::from_secs(30), || {
+        value(&agg.url, "lookout_data_dir_free_bytes{job=\"lookout\"}").filter(|v| *v > 0.0)
+    });
     let size = value(&agg.url, "lookout_data_dir_size_bytes{job=\"lookout\"}").unwrap();
     assert!(free > 0.0 && free <= size, "free {free} of {size}");
     // The capacity rules' expression evaluates (no data yet for the 6h prediction, but no error).

@@ -129,7 +129,7 @@ pub fn metric_name(name: &str, unit: &str, kind: Kind) -> String {
     }
     if !per.is_empty() {
         let w = per_word(per).map(str::to_string).unwrap_or_else(|| sanitize(per).trim_matches('_').to_string());
-        if !w.is_empty() && !words.iter().any(|x| *x == w) {
+        if !w.is_empty() && !words.contains(&w) {
             words.push("per".into());
             words.push(w);
         }

@@ -38,6 +38,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Labels;
 use super::chunk;
+
+/// Series with their samples `(ms, value)`, as a block hands them out.
+pub type SeriesSamples = Vec<(Labels, Vec<(i64, f64)>)>;
 use super::index::Postings;
 
 const MAGIC: &[u8; 8] = b"LKBLK001";
@@ -303,7 +306,7 @@ impl Block {
 
     /// Series matching `matchers` with their samples in `[mint, maxt]`, sorted by labels; series
     /// without samples there are left out.
-    pub fn select(&self, matchers: &[&Matcher], mint: i64, maxt: i64) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, String> {
+    pub fn select(&self, matchers: &[&Matcher], mint: i64, maxt: i64) -> Result<SeriesSamples, String> {
         let mut out = Vec::new();
         for id in self.matching(matchers) {
             let s = &self.series[id as usize];
@@ -329,7 +332,7 @@ impl Block {
     }
 
     /// Every series with all its samples (for compaction).
-    pub fn all(&self) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, String> {
+    pub fn all(&self) -> Result<SeriesSamples, String> {
         self.select(&[], i64::MIN, i64::MAX)
     }
 }

@@ -76,7 +76,7 @@ struct BitWriter {
 impl BitWriter {
     fn put(&mut self, value: u64, mut n: u32) {
         while n > 0 {
-            if self.bits % 8 == 0 {
+            if self.bits.is_multiple_of(8) {
                 self.buf.push(0);
             }
             let free = 8 - (self.bits % 8) as u32;

@@ -37,7 +37,10 @@ enum Cmd {
 }
 
 /// Generated series by kind: (name, series).
-pub fn generate(series: usize, samples: usize, seed: u64) -> Vec<(&'static str, Vec<Vec<(i64, f64)>>)> {
+/// Generated series of each kind: `(kind, series of (ms, value) samples)`.
+pub type Generated = Vec<(&'static str, Vec<Vec<(i64, f64)>>)>;
+
+pub fn generate(series: usize, samples: usize, seed: u64) -> Generated {
     let mut rng = StdRng::seed_from_u64(seed);
     let times = |rng: &mut StdRng| -> Vec<i64> {
         let mut t = 1_700_000_000_000i64 + rng.random_range(0..15_000);
