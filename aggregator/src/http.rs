@@ -44,6 +44,8 @@ pub struct AppState {
     pub rules: Option<Arc<crate::rules_api::Rules>>,
     /// The alert dispatcher (Alertmanager API v2, silences, acknowledgements).
     pub alerting: alerting::Dispatcher,
+    /// `alerting_config`, re-read by SIGHUP and `POST /-/reload`.
+    pub alerting_config: Option<std::path::PathBuf>,
 }
 
 /// An API error with its status.

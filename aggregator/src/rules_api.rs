@@ -270,12 +270,40 @@ async fn alerts(State(state): State<AppState>) -> Response {
 }
 
 async fn reload(State(state): State<AppState>) -> Response {
-    let Some(r) = state.rules.clone() else {
-        return (StatusCode::OK, "no rules configured\n").into_response();
-    };
-    match tokio::task::spawn_blocking(move || r.reload()).await {
-        Ok(Ok(())) => (StatusCode::OK, "rules reloaded\n").into_response(),
-        Ok(Err(e)) => (StatusCode::BAD_REQUEST, format!("failed to reload rules:\n{e}\n")).into_response(),
+    match tokio::task::spawn_blocking(move || reload_all(&state)).await {
+        Ok(Ok(done)) => (StatusCode::OK, format!("{done}\n")).into_response(),
+        Ok(Err(e)) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("reload task failed: {e}\n")).into_response(),
+    }
+}
+
+/// What SIGHUP and `POST /-/reload` do: re-read the rule files and the alerting config. A part
+/// that fails to load keeps running as it was; the error names file, line and reason.
+pub fn reload_all(state: &AppState) -> Result<String, String> {
+    let mut done = Vec::new();
+    let mut errors = Vec::new();
+    if let Some(r) = &state.rules {
+        match r.reload() {
+            Ok(()) => done.push("rules reloaded"),
+            Err(e) => errors.push(format!("failed to reload rules:\n{e}")),
+        }
+    }
+    if let Some(p) = &state.alerting_config {
+        match alerting::config::Config::load(p) {
+            Ok(cfg) => {
+                state.alerting.apply_config(cfg);
+                tracing::info!(file = %p.display(), "alerting config reloaded");
+                done.push("alerting config reloaded");
+            }
+            Err(e) => {
+                tracing::error!(errors = %e, "alerting config reload failed; keeping the running config");
+                errors.push(format!("failed to reload the alerting config:\n{e}"));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(if done.is_empty() { "nothing to reload (no rule_files, no alerting_config)".into() } else { done.join(", ") })
+    } else {
+        Err(errors.join("\n"))
     }
 }

@@ -100,18 +100,7 @@ impl Server {
         let rules = if cfg.rule_files.is_empty() {
             None
         } else {
-            let rules = crate::rules_api::Rules::start(cfg, metrics.clone(), store.clone(), Arc::new(dispatcher.clone()))?;
-            // SIGHUP re-reads the rule files (as does POST /-/reload).
-            let r = rules.clone();
-            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot listen for SIGHUP")?;
-            tokio::spawn(async move {
-                while hup.recv().await.is_some() {
-                    info!("SIGHUP: reloading rules");
-                    let r = r.clone();
-                    let _ = tokio::task::spawn_blocking(move || r.reload()).await;
-                }
-            });
-            Some(rules)
+            Some(crate::rules_api::Rules::start(cfg, metrics.clone(), store.clone(), Arc::new(dispatcher.clone()))?)
         };
         let agents = Arc::new(crate::agents::Agents::open(&cfg.data_dir));
         let dashboards = crate::dashboards::Source::resolve(cfg.dashboards_dir.as_deref(), std::path::Path::new("."));
@@ -128,7 +117,18 @@ impl Server {
             dashboards,
             rules: rules.clone(),
             alerting: dispatcher.clone(),
+            alerting_config: cfg.alerting_config.clone(),
         };
+        // SIGHUP re-reads the rule files and the alerting config (as does POST /-/reload).
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        let reload_state = state.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                info!("SIGHUP: reloading rules and alerting config");
+                let s = reload_state.clone();
+                let _ = tokio::task::spawn_blocking(move || crate::rules_api::reload_all(&s)).await;
+            }
+        });
         // The agent table is written every few seconds when it changed, and once more at stop.
         let (stop_agents, mut agents_stopped) = oneshot::channel::<()>();
         let agents_task = tokio::spawn(async move {

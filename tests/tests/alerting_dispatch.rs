@@ -656,3 +656,49 @@ fn prometheus_delivers_alerts_to_lookout() {
     let hook = webhook.wait_n(1, Duration::from_secs(20));
     assert_eq!(hook[0].json()["alerts"][0]["labels"]["alertname"], "AlwaysFiring");
 }
+
+/// `POST /-/reload` and SIGHUP re-read alertmanager.yml: a new route takes effect for the next
+/// notification; a broken file is refused with file:line and the running config stays.
+#[test]
+fn reload_applies_a_new_alerting_config_and_keeps_the_old_one_on_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (Recorder::start(""), Recorder::start(""));
+    let yaml = |url: &str| {
+        format!(
+            "route:\n  receiver: hook\n  group_by: ['...']\n  group_wait: 200ms\n  group_interval: 500ms\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: {url}/x\n"
+        )
+    };
+    let agg = start(dir.path(), &yaml(&first.url));
+    post_alerts(&agg.url, json!([{"labels": {"alertname": "A", "n": "1"}}]));
+    first.wait_n(1, Duration::from_secs(10));
+
+    // A broken edit: 400 naming the file and line; the old receiver keeps getting notifications.
+    let am = dir.path().join("alertmanager.yml");
+    std::fs::write(&am, "route:\n  receiver: nobody\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: 12\n").unwrap();
+    let r = client().post(format!("{}/-/reload", agg.url)).send().unwrap();
+    assert_eq!(r.status(), 400);
+    let text = r.text().unwrap();
+    assert!(text.contains("alertmanager.yml:"), "{text}");
+    post_alerts(&agg.url, json!([{"labels": {"alertname": "A", "n": "2"}}]));
+    first.wait_n(2, Duration::from_secs(10));
+
+    // A good edit through the API.
+    std::fs::write(&am, yaml(&second.url)).unwrap();
+    let r = client().post(format!("{}/-/reload", agg.url)).send().unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+    post_alerts(&agg.url, json!([{"labels": {"alertname": "A", "n": "3"}}]));
+    let got = second.wait_n(1, Duration::from_secs(10));
+    assert_eq!(got[0].json()["alerts"][0]["labels"]["n"], "3");
+
+    // And by SIGHUP, back to the first receiver.
+    std::fs::write(&am, yaml(&first.url)).unwrap();
+    agg.proc.signal(libc::SIGHUP);
+    wait_for("the SIGHUP reload in /api/v2/status", Duration::from_secs(15), || {
+        let st: Value = client().get(format!("{}/api/v2/status", agg.url)).send().ok()?.json().ok()?;
+        st["config"]["original"].as_str()?.contains(&format!("{}/x", first.url)).then_some(())
+    });
+    post_alerts(&agg.url, json!([{"labels": {"alertname": "A", "n": "4"}}]));
+    let got = first.wait_n(3, Duration::from_secs(10));
+    assert_eq!(got[2].json()["alerts"][0]["labels"]["n"], "4");
+    assert_quiet(&second, 1, Duration::from_millis(800), "the replaced receiver gets nothing more");
+}
