@@ -98,6 +98,8 @@ test('Logs: a known line is found, a field value narrows the results, a histogra
     assert.equal(await page.inputValue('[data-testid=query-input]'), 'order_id:');
 
     // Everything in the last hour, then narrow by clicking a service in the field sidebar.
+    // The demo writes a few lines per second from start; wait until some are searchable.
+    await waitFor('demo lines to be searchable', async () => (await api('/api/v1/logs/search?q=*&limit=1')).body.total > 20, { timeout: 30_000, interval: 250 });
     await page.goto(`${server.base}/logs?range=1h`);
     await settled(page);
     await page.waitForSelector('[data-testid=histogram] canvas');
