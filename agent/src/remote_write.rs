@@ -9,46 +9,7 @@ use prost::Message;
 
 use crate::metric::MetricSample;
 
-/// `prometheus.WriteRequest`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct WriteRequest {
-    /// The series.
-    #[prost(message, repeated, tag = "1")]
-    pub timeseries: Vec<TimeSeries>,
-}
-
-/// `prometheus.TimeSeries`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct TimeSeries {
-    /// Labels sorted by name, `__name__` included.
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<Label>,
-    /// Samples, oldest first.
-    #[prost(message, repeated, tag = "2")]
-    pub samples: Vec<Sample>,
-}
-
-/// `prometheus.Label`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Label {
-    /// Name.
-    #[prost(string, tag = "1")]
-    pub name: String,
-    /// Value.
-    #[prost(string, tag = "2")]
-    pub value: String,
-}
-
-/// `prometheus.Sample`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Sample {
-    /// Value.
-    #[prost(double, tag = "1")]
-    pub value: f64,
-    /// Milliseconds since the epoch.
-    #[prost(int64, tag = "2")]
-    pub timestamp: i64,
-}
+pub use wire::remote_write::{Label, Sample, TimeSeries, WriteRequest};
 
 /// Groups samples into series (labels sorted by name, samples by time) as a request.
 pub fn to_request(samples: &[MetricSample]) -> WriteRequest {
@@ -71,6 +32,7 @@ pub fn to_request(samples: &[MetricSample]) -> WriteRequest {
                 }
             })
             .collect(),
+        metadata: Vec::new(),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod encoding;
 pub mod event;
 pub mod otlp;
+pub mod remote_write;
 
 pub use batch::BatchId;
 pub use event::{LogEvent, ParseOptions};
