@@ -40,6 +40,87 @@ pub struct Config {
     /// Rule evaluation settings.
     #[serde(default)]
     pub rules: RulesConfig,
+    /// Sign-in, roles, rate limits.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// TLS on the listener (see [`crate::tls`]); unset, `serve` speaks plain HTTP.
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
+    /// Security switches.
+    #[serde(default)]
+    pub security: SecurityConfig,
+}
+
+/// `[security]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Accept secrets written inline in `alerting_config` (Slack URLs, SMTP passwords, SMS
+    /// tokens). Off by default: secrets come from `*_file` keys or `${ENV}` references; turn it
+    /// on only for development.
+    #[serde(default)]
+    pub allow_inline_secrets: bool,
+}
+
+/// `[auth]`: who may call what (see `aggregator/src/auth`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Require a token or a signed-in user on every route except `/health/*` (default true;
+    /// `lookout up` and `serve --no-auth` turn it off).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Let anyone scrape `/metrics` (otherwise it needs a viewer).
+    #[serde(default)]
+    pub metrics_public: bool,
+    /// Requests per minute per user and per viewer/editor/admin token (0: unlimited).
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit_per_minute: u32,
+    /// Requests per minute per ingest token (0: unlimited). Higher than the default for people:
+    /// an agent sends a batch per sink per flush, and ingest has its own backpressure (429).
+    #[serde(default = "default_ingest_rate_limit")]
+    pub ingest_rate_limit_per_minute: u32,
+    /// Failed sign-ins per account within `login_window_secs` before it is locked for the rest
+    /// of the window.
+    #[serde(default = "default_login_account")]
+    pub login_failures_per_account: u32,
+    /// Failed sign-ins per client address within the window.
+    #[serde(default = "default_login_address")]
+    pub login_failures_per_address: u32,
+    /// The sign-in throttle's window, seconds.
+    #[serde(default = "default_login_window")]
+    pub login_window_secs: u64,
+    /// How long a UI session lasts, seconds.
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_rate_limit() -> u32 {
+    1000
+}
+fn default_ingest_rate_limit() -> u32 {
+    60_000
+}
+fn default_login_account() -> u32 {
+    5
+}
+fn default_login_address() -> u32 {
+    20
+}
+fn default_login_window() -> u64 {
+    900
+}
+fn default_session_ttl() -> u64 {
+    12 * 3600
 }
 
 /// `[rules]`: how the rules of `rule_files` are evaluated and where their alerts go.
@@ -59,6 +140,15 @@ pub struct RulesConfig {
     /// Base URL of alerts' `generatorURL` (default `http://<listen>`).
     #[serde(default)]
     pub external_url: Option<String>,
+    /// After a restart, pending alerts resume their `for` timers from the `ALERTS_FOR_STATE`
+    /// written at most this long before (Prometheus's `--rules.alert.for-outage-tolerance`),
+    /// seconds.
+    #[serde(default = "default_for_outage_tolerance")]
+    pub for_outage_tolerance_secs: u64,
+    /// A restored alert that was still pending fires no sooner than `min(this, for)` after the
+    /// restart (Prometheus's `--rules.alert.for-grace-period`), seconds.
+    #[serde(default = "default_for_grace_period")]
+    pub for_grace_period_secs: u64,
 }
 
 impl Default for RulesConfig {
@@ -68,12 +158,22 @@ impl Default for RulesConfig {
             alertmanager_urls: Vec::new(),
             external_labels: Default::default(),
             external_url: None,
+            for_outage_tolerance_secs: default_for_outage_tolerance(),
+            for_grace_period_secs: default_for_grace_period(),
         }
     }
 }
 
 fn default_evaluation_interval() -> u64 {
     60
+}
+
+fn default_for_outage_tolerance() -> u64 {
+    3600
+}
+
+fn default_for_grace_period() -> u64 {
+    600
 }
 
 /// `[metrics]`: the metrics store and PromQL.
@@ -197,9 +297,17 @@ pub struct LogsConfig {
     /// How often new lines are made searchable (index commit), in milliseconds.
     #[serde(default = "default_commit_interval")]
     pub commit_interval_ms: u64,
+    /// While indexing is behind ingest, commits may be spaced up to this far apart (bigger
+    /// segments, fewer merges, more lines per second); without a backlog `commit_interval_ms` holds.
+    /// A value below `commit_interval_ms` means no stretching.
+    #[serde(default = "default_commit_interval_max")]
+    pub commit_interval_max_ms: u64,
     /// Indexing memory budget in MiB.
     #[serde(default = "default_index_memory")]
     pub index_memory_mib: usize,
+    /// tantivy indexing threads per partition writer (1 to 8).
+    #[serde(default = "default_index_threads")]
+    pub index_threads: usize,
     /// Drop a day partition once the whole day is older than this many days (unset: keep).
     #[serde(default)]
     pub retention_days: Option<u64>,
@@ -222,7 +330,9 @@ impl Default for LogsConfig {
     fn default() -> Self {
         Self {
             commit_interval_ms: default_commit_interval(),
+            commit_interval_max_ms: default_commit_interval_max(),
             index_memory_mib: default_index_memory(),
+            index_threads: default_index_threads(),
             retention_days: None,
             retention_bytes: None,
         }
@@ -244,8 +354,14 @@ fn default_max_pending() -> u64 {
 fn default_commit_interval() -> u64 {
     1000
 }
+fn default_commit_interval_max() -> u64 {
+    5000
+}
 fn default_index_memory() -> usize {
-    128
+    512
+}
+fn default_index_threads() -> usize {
+    2
 }
 
 impl Default for Config {
@@ -268,6 +384,9 @@ impl Config {
                     *g = base.join(g.as_str()).display().to_string();
                 }
             }
+            if let Some(t) = &mut cfg.tls {
+                t.resolve(base);
+            }
             return Ok(cfg);
         }
         Err(ConfigErrors(
@@ -282,6 +401,11 @@ impl Config {
                 })
                 .collect(),
         ))
+    }
+
+    /// How `alerting_config` is loaded.
+    pub fn alerting_load_options(&self) -> alerting::config::LoadOptions {
+        alerting::config::LoadOptions { allow_inline_secrets: self.security.allow_inline_secrets }
     }
 
     /// Semantic checks: `(key, problem)`. Relative paths are resolved against `base`.
@@ -318,6 +442,12 @@ impl Config {
         {
             out.push(("dashboards_dir".into(), format!("{} is not a directory", p.display())));
         }
+        if self.auth.session_ttl_secs == 0 {
+            out.push(("auth.session_ttl_secs".into(), "must be positive".into()));
+        }
+        if self.auth.login_window_secs == 0 {
+            out.push(("auth.login_window_secs".into(), "must be positive".into()));
+        }
         if self.ingest.max_body_bytes < 1024 {
             out.push(("ingest.max_body_bytes".into(), "must be at least 1024".into()));
         }
@@ -336,8 +466,14 @@ impl Config {
         if self.metrics.lookback_delta_secs == 0 {
             out.push(("metrics.lookback_delta_secs".into(), "must be positive".into()));
         }
+        if !(1..=8).contains(&self.logs.index_threads) {
+            out.push(("logs.index_threads".into(), "must be between 1 and 8".into()));
+        }
         if self.logs.index_memory_mib < 16 {
             out.push(("logs.index_memory_mib".into(), "must be at least 16".into()));
+        }
+        if let Some(t) = &self.tls {
+            out.extend(t.validate(base));
         }
         if self.logs.retention_days == Some(0) {
             out.push(("logs.retention_days".into(), "must be at least 1 (leave it out to keep everything)".into()));

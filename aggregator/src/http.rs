@@ -46,6 +46,8 @@ pub struct AppState {
     pub alerting: alerting::Dispatcher,
     /// `alerting_config`, re-read by SIGHUP and `POST /-/reload`.
     pub alerting_config: Option<std::path::PathBuf>,
+    /// Users, tokens, roles, rate limits, audit log.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 /// An API error with its status.
@@ -137,7 +139,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::metrics_api::routes())
         .merge(crate::rules_api::routes())
         .merge(alerting::api::router(state.alerting.clone()))
+        .merge(crate::auth::api::routes())
         .fallback(ui)
+        // After routing, so the gate sees the matched route (and the fallback is public).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::middleware::gate))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
@@ -256,7 +261,14 @@ async fn store_logs(
     let host = events.iter().map(|e| e.host.as_str()).find(|h| !h.is_empty()).map(str::to_string);
     let newest_ns = events.iter().map(|e| e.timestamp).max();
     let result = state.ingest.logs(protocol, batch, events).await;
-    let contact = Contact { batch: &id, user_agent: header_str(headers, header::USER_AGENT), events: n, host: host.as_deref(), newest_ns };
+    let contact = Contact {
+        batch: &id,
+        user_agent: header_str(headers, header::USER_AGENT),
+        events: n,
+        host: host.as_deref(),
+        newest_ns,
+        stats: header_str(headers, crate::agents::STATS_HEADER),
+    };
     let outcome = match &result {
         Ok(a) if a.duplicate => Outcome::Duplicate,
         Ok(_) => Outcome::Stored,
@@ -524,6 +536,7 @@ pub fn metrics_text(state: &AppState) -> String {
     }
     text.push_str(&state.metrics.tsdb.encode_metrics());
     text.push_str(&state.alerting.telemetry().encode());
+    text.push_str(&state.auth.telemetry.encode());
     if let Some(r) = &state.rules {
         text.push_str(&r.encode_metrics());
     }
@@ -544,25 +557,38 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn ui(uri: Uri) -> Response {
+/// The web UI's files. Each is served in the best precompressed encoding the client accepts
+/// (Brotli, gzip, or as built; `query_ui::asset_for`) with `Vary: Accept-Encoding`; hashed files
+/// under `assets/` are cached for a year, everything else (`index.html`) is revalidated.
+async fn ui(uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path();
     if path.starts_with("/api/") || path.starts_with("/v1/") {
         return ApiError { status: StatusCode::NOT_FOUND, message: format!("no such endpoint: {path}"), position: None, retry_after: None }
             .into_response();
     }
+    let accept = header_str(&headers, header::ACCEPT_ENCODING);
     let file = path.trim_start_matches('/');
-    if let Some(asset) = query_ui::asset(if file.is_empty() { "index.html" } else { file }) {
-        let cache = if asset.immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
-        return ([(header::CONTENT_TYPE, asset.mime), (header::CACHE_CONTROL, cache.to_string())], asset.data.into_owned()).into_response();
+    if let Some(asset) = query_ui::asset_for(if file.is_empty() { "index.html" } else { file }, accept) {
+        return ui_asset(asset);
     }
     // Client-side routes fall back to the app; a missing asset file is a 404.
     if file.contains('.') {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     }
-    match query_ui::asset("index.html") {
-        Some(index) => {
-            ([(header::CONTENT_TYPE, index.mime), (header::CACHE_CONTROL, "no-cache".to_string())], index.data.into_owned()).into_response()
-        }
+    match query_ui::asset_for("index.html", accept) {
+        Some(index) => ui_asset(index),
         None => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], query_ui::NOT_BUILT_PAGE).into_response(),
     }
+}
+
+fn ui_asset(asset: query_ui::Asset) -> Response {
+    let cache = if asset.immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+    let mut resp =
+        ([(header::CONTENT_TYPE, asset.mime), (header::CACHE_CONTROL, cache.to_string())], asset.data.into_owned()).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if let Some(enc) = asset.encoding {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(enc));
+    }
+    resp
 }

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod agents;
+pub mod auth;
 pub mod backup;
 pub mod config;
 pub mod dashboards;
@@ -20,6 +21,7 @@ pub mod rules_api;
 pub mod self_monitor;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod tsdb;
 pub mod up;
 pub mod wal;

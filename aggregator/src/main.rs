@@ -8,6 +8,13 @@ use aggregator::config::Config;
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing::error;
 
+/// mimalloc: a log batch is allocated by the HTTP task that decodes it and freed by the indexing
+/// thread seconds later, which glibc's per-thread arenas handle poorly (in the log ingest
+/// benchmark of BENCHMARKS.md, malloc, free and the kernel zeroing pages glibc had returned were
+/// about a sixth of the aggregator's CPU time).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "lookout", version, about = "Lookout: logs, metrics and alerts in one binary")]
 struct Cli {
@@ -49,6 +56,19 @@ enum Command {
         /// Overrides `data_dir` from the file.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Turn authentication off (`[auth] enabled = false`): for development on loopback only.
+        #[arg(long)]
+        no_auth: bool,
+    },
+    /// User accounts (stored in <data_dir>/auth.db; works while `lookout serve` runs).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API tokens for agents and scripts (stored hashed in <data_dir>/auth.db; shown once).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
     },
     /// Only the demo workload: JSON logs of four services, rotated like logrotate, into a directory
     /// (the compose file's log writer; `up` runs the same workload in-process).
@@ -89,6 +109,85 @@ enum Command {
     },
 }
 
+/// Where the auth database is: `--config` (its data_dir) or `--data-dir`.
+#[derive(clap::Args)]
+struct Store {
+    /// Path to lookout.toml (its data_dir holds auth.db).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the config's).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from --password-file, or prompted for.
+    Add {
+        /// Login name.
+        name: String,
+        /// viewer, editor or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// A file whose first line is the password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Change a user's password (signs them out everywhere).
+    Passwd {
+        /// Login name.
+        name: String,
+        /// A file whose first line is the password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Remove a user (and their sessions).
+    Rm {
+        /// Login name.
+        name: String,
+        #[command(flatten)]
+        store: Store,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        store: Store,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once (it is stored hashed).
+    Create {
+        /// What it is for (e.g. the agent's host).
+        name: String,
+        /// ingest (agents), viewer, editor or admin.
+        #[arg(long, default_value = "ingest")]
+        role: String,
+        /// Expiry, e.g. 90d, 12h (default: never).
+        #[arg(long)]
+        expires_in: Option<String>,
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Revoke a token by id (or by name when unambiguous).
+    Revoke {
+        /// Token id or name.
+        id: String,
+        #[command(flatten)]
+        store: Store,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        store: Store,
+    },
+}
+
 #[derive(Subcommand)]
 enum RulesCommand {
     /// Check rule files like `promtool check rules`: every error as FILE:LINE:COLUMN: REASON, exit 1 on any.
@@ -124,6 +223,141 @@ fn check_rules(files: &[PathBuf]) -> ExitCode {
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
+fn open_auth(store: &Store) -> Result<aggregator::auth::AuthStore, String> {
+    let dir = match (&store.data_dir, &store.config) {
+        (Some(d), _) => d.clone(),
+        (None, Some(c)) => Config::load(c).map_err(|e| e.to_string())?.data_dir,
+        (None, None) => return Err("say where the data is: --config lookout.toml or --data-dir DIR".into()),
+    };
+    aggregator::auth::AuthStore::open(&dir).map_err(|e| e.to_string())
+}
+
+fn read_password(file: Option<&PathBuf>) -> Result<String, String> {
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        return Ok(text.lines().next().unwrap_or("").to_string());
+    }
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let a = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let b = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+        if a != b {
+            return Err("the passwords differ".into());
+        }
+        Ok(a)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    }
+}
+
+fn parse_duration_secs(s: &str) -> Result<u64, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: use e.g. 90d, 12h, 30m"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "y" => 365 * 86_400,
+        _ => return Err(format!("invalid duration {s:?}: use e.g. 90d, 12h, 30m")),
+    };
+    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(|| format!("invalid duration {s:?}"))
+}
+
+fn cli_result(r: Result<(), String>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn user_cmd(cmd: UserCommand) -> ExitCode {
+    use aggregator::auth::{api::cli_entry, store::user_json};
+    cli_result((|| -> Result<(), String> {
+        match cmd {
+            UserCommand::Add { name, role, password_file, store } => {
+                let role: aggregator::auth::Role = role.parse()?;
+                let s = open_auth(&store)?;
+                aggregator::auth::store::check_name(&name).map_err(|e| e.to_string())?;
+                let pw = read_password(password_file.as_ref())?;
+                let u = s.add_user(&name, role, &pw).map_err(|e| e.to_string())?;
+                s.audit(cli_entry("user.add", &name, None, Some(user_json(&u)))).map_err(|e| e.to_string())?;
+                println!("added user {name} ({role})");
+            }
+            UserCommand::Passwd { name, password_file, store } => {
+                let s = open_auth(&store)?;
+                if s.user(&name).map_err(|e| e.to_string())?.is_none() {
+                    return Err(format!("no user {name:?}"));
+                }
+                let pw = read_password(password_file.as_ref())?;
+                s.set_password(&name, &pw).map_err(|e| e.to_string())?;
+                s.audit(cli_entry("user.passwd", &name, None, None)).map_err(|e| e.to_string())?;
+                println!("password of {name} changed; their sessions are ended");
+            }
+            UserCommand::Rm { name, store } => {
+                let s = open_auth(&store)?;
+                let before = s.user(&name).map_err(|e| e.to_string())?.map(|u| user_json(&u));
+                s.remove_user(&name).map_err(|e| e.to_string())?;
+                s.audit(cli_entry("user.rm", &name, before, None)).map_err(|e| e.to_string())?;
+                println!("removed user {name}");
+            }
+            UserCommand::List { store } => {
+                let s = open_auth(&store)?;
+                for u in s.users().map_err(|e| e.to_string())? {
+                    println!("{}\t{}", u.name, u.role);
+                }
+            }
+        }
+        Ok(())
+    })())
+}
+
+fn token_cmd(cmd: TokenCommand) -> ExitCode {
+    use aggregator::auth::{api::cli_entry, store::token_json};
+    cli_result((|| -> Result<(), String> {
+        match cmd {
+            TokenCommand::Create { name, role, expires_in, store } => {
+                let role: aggregator::auth::Role = role.parse()?;
+                let expires = match expires_in {
+                    Some(e) => {
+                        let secs = parse_duration_secs(&e)?;
+                        let now =
+                            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+                        Some(now.saturating_add(secs.saturating_mul(1000) as i64))
+                    }
+                    None => None,
+                };
+                let s = open_auth(&store)?;
+                let who = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+                let (info, token) = s.create_token(&name, role, expires, &who).map_err(|e| e.to_string())?;
+                s.audit(cli_entry("token.create", &info.id, None, Some(token_json(&info)))).map_err(|e| e.to_string())?;
+                eprintln!("token {} ({name}, {role}) created; it is shown only now:", info.id);
+                println!("{token}");
+            }
+            TokenCommand::Revoke { id, store } => {
+                let s = open_auth(&store)?;
+                let t = s.revoke_token(&id).map_err(|e| e.to_string())?;
+                s.audit(cli_entry("token.revoke", &t.id, None, Some(token_json(&t)))).map_err(|e| e.to_string())?;
+                println!("revoked token {} ({})", t.id, t.name);
+            }
+            TokenCommand::List { store } => {
+                let s = open_auth(&store)?;
+                for t in s.tokens().map_err(|e| e.to_string())? {
+                    let state = if t.revoked_ms.is_some() { "revoked" } else { "live" };
+                    println!("{}\t{}\t{}\t{}", t.id, t.name, t.role, state);
+                }
+            }
+        }
+        Ok(())
+    })())
+}
+
 fn load(config: Option<&PathBuf>) -> Result<Config, String> {
     match config {
         Some(p) => Config::load(p).map_err(|e| e.to_string()),
@@ -146,7 +380,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
                 if let Some(p) = &cfg.alerting_config
-                    && let Err(e) = alerting::config::Config::load(p)
+                    && let Err(e) = alerting::config::Config::load_with(p, cfg.alerting_load_options())
                 {
                     eprintln!("{e}");
                     return ExitCode::FAILURE;
@@ -159,7 +393,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
-        Command::Serve { config, listen, data_dir } => {
+        Command::User { command } => return user_cmd(command),
+        Command::Token { command } => return token_cmd(command),
+        Command::Serve { config, listen, data_dir, no_auth } => {
             let mut cfg = match load(config.as_ref()) {
                 Ok(c) => c,
                 Err(e) => {
@@ -184,6 +420,9 @@ fn main() -> ExitCode {
             }
             if let Some(d) = data_dir {
                 cfg.data_dir = d;
+            }
+            if no_auth {
+                cfg.auth.enabled = false;
             }
             runtime().block_on(async {
                 let server = aggregator::server::Server::start(&cfg, None).await?;
@@ -230,6 +469,8 @@ fn main() -> ExitCode {
         Command::Up { listen, data_dir, demo_rate } => {
             let mut cfg = Config { listen, data_dir, ..Config::default() };
             cfg.metrics.self_scrape_interval_secs = 15;
+            // The newcomer's all-in-one on loopback: no sign-in (`serve` requires one).
+            cfg.auth.enabled = false;
             runtime().block_on(aggregator::up::run(cfg, demo_rate))
         }
     };

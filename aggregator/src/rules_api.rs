@@ -51,6 +51,20 @@ impl QueryFn for Promql {
             other => Err(format!("rule result must be an instant vector or a scalar, got {}", other.type_name())),
         }
     }
+
+    fn last_samples(&self, metric: &str, name: &str, value: &str, start_ms: i64, end_ms: i64) -> Result<Vec<(LabelSet, i64, f64)>, String> {
+        use promql_parser::label::{MatchOp, Matcher};
+        let (m1, m2) = (Matcher::new(MatchOp::Equal, "__name__", metric), Matcher::new(MatchOp::Equal, name, value));
+        let db = self.0.tsdb.reader();
+        Ok(db
+            .select(&[&m1, &m2], start_ms, end_ms)
+            .into_iter()
+            .filter_map(|s| {
+                let (t, v) = *s.samples.last()?;
+                Some((s.labels.iter().cloned().collect(), t, v))
+            })
+            .collect())
+    }
 }
 
 struct Tsdb(Arc<Metrics>, tokio::runtime::Handle);
@@ -164,6 +178,8 @@ impl Rules {
             external_labels: r.external_labels.clone().into_iter().collect(),
             external_url: r.external_url.clone().unwrap_or_else(|| format!("http://{}", cfg.listen)),
             resend_delay: Duration::from_secs(60),
+            for_outage_tolerance: Duration::from_secs(r.for_outage_tolerance_secs),
+            for_grace_period: Duration::from_secs(r.for_grace_period_secs),
         };
         let manager = Manager::new(deps, Options { default_interval: Duration::from_secs(r.evaluation_interval_secs.max(1)) });
         let warnings = manager.load(&cfg.rule_files).map_err(|e| anyhow::anyhow!("invalid rule files:\n{e}"))?;
@@ -289,7 +305,9 @@ pub fn reload_all(state: &AppState) -> Result<String, String> {
         }
     }
     if let Some(p) = &state.alerting_config {
-        match alerting::config::Config::load(p) {
+        // Loaded as the running config was (`[security] allow_inline_secrets`).
+        let options = state.alerting.core().config().options;
+        match alerting::config::Config::load_with(p, options) {
             Ok(cfg) => {
                 state.alerting.apply_config(cfg);
                 tracing::info!(file = %p.display(), "alerting config reloaded");

@@ -51,11 +51,20 @@ impl Server {
         telemetry.ingest_capacity_events_per_second.set(cfg.ingest.capacity_events_per_second as i64);
         std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
         let (store, payload) = LogStore::open(&cfg.data_dir.join("logs"), telemetry.clone()).context("cannot open the log index")?;
-        let store = Arc::new(store.with_retention(cfg.logs.retention()));
+        let store = Arc::new(
+            store
+                .with_retention(cfg.logs.retention())
+                .with_commit_stretch(Duration::from_millis(cfg.logs.commit_interval_max_ms.max(cfg.logs.commit_interval_ms))),
+        );
         let checkpoint = payload.wal_seq;
         let dedupe = payload.batches.clone();
         let indexer = store
-            .start_indexer(payload, Duration::from_millis(cfg.logs.commit_interval_ms), cfg.logs.index_memory_mib << 20)
+            .start_indexer_with_threads(
+                payload,
+                Duration::from_millis(cfg.logs.commit_interval_ms),
+                cfg.logs.index_memory_mib << 20,
+                cfg.logs.index_threads,
+            )
             .context("cannot start the log indexer")?;
         let to_indexer = indexer.clone();
         let pending = store.pending.clone();
@@ -85,14 +94,16 @@ impl Server {
         let metrics = crate::metrics_api::open(&cfg.data_dir, cfg).context("cannot open the metrics store")?;
         let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
+        let tls = cfg.tls.as_ref().map(crate::tls::Tls::load).transpose()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         // Dispatch (Alertmanager's job) runs in-process: rules hand their alerts to it, and
         // a Prometheus can post to its API v2.
         let alerting_cfg = match &cfg.alerting_config {
-            Some(p) => alerting::config::Config::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+            Some(p) => alerting::config::Config::load_with(p, cfg.alerting_load_options()).map_err(|e| anyhow::anyhow!("{e}"))?,
             None => alerting::config::Config::default_config(),
         };
-        let dispatcher =
-            alerting::open_dispatcher(alerting_cfg, &cfg.data_dir, format!("http://{addr}")).context("cannot open the alerting state")?;
+        let dispatcher = alerting::open_dispatcher(alerting_cfg, &cfg.data_dir, format!("{scheme}://{addr}"))
+            .context("cannot open the alerting state")?;
         let (stop_alerting, alerting_stopped) = oneshot::channel::<()>();
         let alerting = tokio::spawn(dispatcher.clone().run(async {
             let _ = alerting_stopped.await;
@@ -106,6 +117,10 @@ impl Server {
         let dashboards = crate::dashboards::Source::resolve(cfg.dashboards_dir.as_deref(), std::path::Path::new("."));
         info!(source = ?dashboards, "dashboards");
         let storage_probe = crate::telemetry::spawn_storage_probe(telemetry.clone(), cfg.data_dir.clone(), Duration::from_secs(15));
+        let auth = crate::auth::Auth::open(cfg.auth.clone(), &cfg.data_dir, cfg.tls.is_some()).context("cannot open the auth database")?;
+        if !cfg.auth.enabled {
+            warn!("authentication is disabled: anyone who can reach {addr} can read, write and change everything");
+        }
         let state = AppState {
             ingest,
             store,
@@ -118,15 +133,40 @@ impl Server {
             rules: rules.clone(),
             alerting: dispatcher.clone(),
             alerting_config: cfg.alerting_config.clone(),
+            auth,
         };
-        // SIGHUP re-reads the rule files and the alerting config (as does POST /-/reload).
+        // SIGHUP re-reads the TLS certificate, the rule files and the alerting config (the last
+        // two as does POST /-/reload).
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot listen for SIGHUP")?;
         let reload_state = state.clone();
+        let reload_tls = tls.clone();
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                info!("SIGHUP: reloading rules and alerting config");
+                info!("SIGHUP: reloading TLS certificate, rules and alerting config");
                 let s = reload_state.clone();
-                let _ = tokio::task::spawn_blocking(move || crate::rules_api::reload_all(&s)).await;
+                let t = reload_tls.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let Some(t) = t {
+                        let _ = t.reload();
+                    }
+                    let r = crate::rules_api::reload_all(&s);
+                    let after = match &r {
+                        Ok(m) => serde_json::json!({ "result": m }),
+                        Err(e) => serde_json::json!({ "error": e }),
+                    };
+                    let entry = crate::auth::store::AuditEntry {
+                        actor: "signal:SIGHUP".into(),
+                        addr: "local".into(),
+                        action: "reload".into(),
+                        after: Some(after),
+                        status: if r.is_ok() { 200 } else { 400 },
+                        ..Default::default()
+                    };
+                    if let Err(e) = s.auth.store.audit(entry) {
+                        tracing::error!(error = %e, "cannot write the audit log");
+                    }
+                })
+                .await;
             }
         });
         // The agent table is written every few seconds when it changed, and once more at stop.
@@ -144,16 +184,14 @@ impl Server {
             }
             let _ = tokio::task::spawn_blocking(move || agents.persist()).await;
         });
-        if !addr.ip().is_loopback() {
-            warn!(%addr, "listening on a non-loopback address without TLS; anyone who can reach it can read and write logs");
-        }
+        crate::tls::warn_if_plaintext(addr, tls.is_some());
         let (stop_http, stopped) = oneshot::channel::<()>();
         let app = router(state.clone());
         let http = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = crate::tls::serve(listener, app, tls, shutdown).await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
@@ -163,7 +201,7 @@ impl Server {
             tokio::spawn(crate::self_monitor::run(state.clone(), addr.to_string(), every, self_monitor_stopped));
         }
         ready.store(true, Ordering::Release);
-        info!(%addr, version = env!("CARGO_PKG_VERSION"), ui = query_ui::is_built(), "lookout listening");
+        info!(%addr, scheme, version = env!("CARGO_PKG_VERSION"), ui = query_ui::is_built(), "lookout listening");
         if !query_ui::is_built() {
             warn!("the web UI was not built into this binary; build it with: {}", query_ui::BUILD_HINT);
         }
