@@ -6,10 +6,12 @@
 // `npm run dev` serves the UI with hot reload and proxies the APIs to a running aggregator:
 // LOOKOUT_URL=http://127.0.0.1:9400 (the default) or wherever `lookout serve` listens.
 import { defineConfig, loadEnv } from 'vite';
+import { precompress } from './precompress.mjs';
 
 export default defineConfig(({ mode }) => {
   const target = loadEnv(mode, '.', 'LOOKOUT_').LOOKOUT_URL || 'http://127.0.0.1:9400';
   return {
+    plugins: [precompress('dist')],
     oxc: {
       jsx: { runtime: 'automatic', importSource: 'preact' },
     },

@@ -1,11 +1,29 @@
 // The shell: top navigation and the current page.
-import { useEffect } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, type Me, UNAUTHORIZED_EVENT, fetchMe, signOut } from './api';
+import { SignIn } from './components/SignIn';
 import { match, routes } from './routes';
 import { onLinkClick, useLocation } from './router';
 
 export function App() {
   const { pathname } = useLocation();
   const route = match(pathname);
+  // undefined: asking the server; null: nobody signed in.
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const [authError, setAuthError] = useState<string | null>(null);
+
+  useEffect(() => {
+    fetchMe().then(setMe, (e) => {
+      if (e instanceof ApiError && e.status === 401) setMe(null);
+      else {
+        setAuthError(e instanceof ApiError ? e.message : String(e));
+        setMe(null);
+      }
+    });
+    const onUnauthorized = () => setMe(null);
+    window.addEventListener(UNAUTHORIZED_EVENT, onUnauthorized);
+    return () => window.removeEventListener(UNAUTHORIZED_EVENT, onUnauthorized);
+  }, []);
 
   useEffect(() => {
     document.title = route ? `${route.title} · Lookout` : 'Not found · Lookout';
@@ -28,6 +46,14 @@ export function App() {
   }, []);
 
   const Page = route?.component;
+  if (me === undefined) return <p class="status">Loading…</p>;
+  if (me === null)
+    return (
+      <div class="shell">
+        {authError && <div class="banner error">{authError}</div>}
+        <SignIn onSignedIn={setMe} />
+      </div>
+    );
   return (
     <div class="shell">
       <header class="topbar">
@@ -37,7 +63,7 @@ export function App() {
         </a>
         <nav aria-label="Main">
           <ul>
-            {routes.map((r) => (
+            {routes.filter((r) => !r.role || me.role === r.role).map((r) => (
               <li key={r.path}>
                 <a
                   href={r.path}
@@ -50,6 +76,21 @@ export function App() {
             ))}
           </ul>
         </nav>
+        {me.auth_enabled && (
+          <div class="whoami" data-testid="whoami">
+            <span>
+              {me.user ?? me.actor} <span class="badge">{me.role}</span>
+            </span>
+            <button
+              type="button"
+              onClick={() => {
+                void signOut().finally(() => setMe(null));
+              }}
+            >
+              Sign out
+            </button>
+          </div>
+        )}
       </header>
       <main class="page">
         {Page ? (

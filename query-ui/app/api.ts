@@ -25,6 +25,23 @@ export class ApiError extends Error {
 
 type Params = Record<string, string | number | undefined>;
 
+// ---- sign-in ------------------------------------------------------------------------------------
+
+/** CSRF token of the signed-in session: sent on every request that changes something. */
+let csrfToken: string | undefined;
+
+/** Remembers the session's CSRF token (from sign-in or /api/v1/auth/me). */
+export function setCsrfToken(t: string | undefined | null): void {
+  csrfToken = t ?? undefined;
+}
+
+/** Fired on window when an API call answers 401: the shell shows the sign-in form. */
+export const UNAUTHORIZED_EVENT = 'lookout:unauthorized';
+
+function noteStatus(status: number): void {
+  if (status === 401) window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
+}
+
 /** GETs `path` with `params` (undefined ones left out) and decodes the JSON body. */
 export async function getJSON<T>(path: string, params: Params, signal?: AbortSignal): Promise<T> {
   const query = new URLSearchParams();
@@ -36,6 +53,7 @@ export async function getJSON<T>(path: string, params: Params, signal?: AbortSig
     if (signal?.aborted) throw err;
     throw new ApiError(`cannot reach the server: ${(err as Error).message}`, 0);
   }
+  noteStatus(res.status);
   const text = await res.text();
   let body: unknown;
   try {
@@ -120,12 +138,17 @@ export async function sendJSON<T>(method: string, path: string, body?: unknown):
   try {
     res = await fetch(path, {
       method,
-      headers: { Accept: 'application/json', ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      headers: {
+        Accept: 'application/json',
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...(csrfToken ? { 'X-CSRF-Token': csrfToken } : {}),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
     throw new ApiError(`cannot reach the server: ${(err as Error).message}`, 0);
   }
+  if (!path.startsWith('/api/v1/auth/login')) noteStatus(res.status);
   const text = await res.text();
   let parsed: unknown;
   try {
@@ -232,6 +255,7 @@ export async function promGet<T>(path: string, params: Record<string, string | n
     if (signal?.aborted) throw err;
     throw new ApiError(`cannot reach the server: ${(err as Error).message}`, 0);
   }
+  noteStatus(res.status);
   const text = await res.text();
   let body: { status?: string; data?: T; error?: string; errorType?: string } | undefined;
   try {
@@ -303,8 +327,49 @@ export interface AgentInfo {
   events_per_second: number;
   seconds_since_contact: number;
   stale: boolean;
+  // From the agent's `Lookout-Agent-Stats` header (zero/null for agents that never sent it).
+  reports_stats: boolean;
+  dropped_events: number;
+  dropped_changed_at: number;
+  dropping: boolean;
+  buffer_events: number;
+  buffer_max_events: number;
+  buffer_bytes: number;
+  buffer_max_bytes: number;
+  buffer_use: number | null;
 }
 
-export function listAgents(signal?: AbortSignal): Promise<{ agents: AgentInfo[]; stale_after_seconds: number }> {
+export function listAgents(
+  signal?: AbortSignal,
+): Promise<{ agents: AgentInfo[]; stale_after_seconds: number; dropping_window_seconds: number }> {
   return getJSON('/api/v1/agents', {}, signal);
+}
+
+// ---- who am I -----------------------------------------------------------------------------------
+
+export interface Me {
+  auth_enabled: boolean;
+  actor: string;
+  user: string | null;
+  role: 'ingest' | 'viewer' | 'editor' | 'admin';
+  csrf_token: string | null;
+}
+
+/** The caller, or an ApiError with status 401 when nobody is signed in. */
+export async function fetchMe(): Promise<Me> {
+  const me = await getJSON<Me>('/api/v1/auth/me', {});
+  setCsrfToken(me.csrf_token);
+  return me;
+}
+
+/** Signs in; the session lives in an HttpOnly cookie, the CSRF token in memory. */
+export async function signIn(username: string, password: string): Promise<Me> {
+  const r = await sendJSON<{ user: string; role: Me['role']; csrf_token: string }>('POST', '/api/v1/auth/login', { username, password });
+  setCsrfToken(r.csrf_token);
+  return { auth_enabled: true, actor: `user:${r.user}`, user: r.user, role: r.role, csrf_token: r.csrf_token };
+}
+
+export async function signOut(): Promise<void> {
+  await sendJSON<unknown>('POST', '/api/v1/auth/logout');
+  setCsrfToken(undefined);
 }

@@ -3,6 +3,7 @@
 import type { ComponentType } from 'preact';
 import { AgentsPage } from './pages/agents/AgentsPage';
 import { AlertsPage } from './pages/alerts/AlertsPage';
+import { AuditPage } from './pages/audit/AuditPage';
 import { DashboardsPage } from './pages/dashboards/DashboardsPage';
 import { LogsPage } from './pages/logs/LogsPage';
 import { MetricsPage } from './pages/metrics/MetricsPage';
@@ -13,6 +14,8 @@ export interface Route {
   path: string;
   title: string;
   component: ComponentType;
+  /** Shown in the navigation only to this role (the API enforces it either way). */
+  role?: 'admin';
 }
 
 export const routes: Route[] = [
@@ -23,6 +26,7 @@ export const routes: Route[] = [
   { path: '/alerts', title: 'Alerts', component: AlertsPage },
   { path: '/rules', title: 'Rules', component: RulesPage },
   { path: '/agents', title: 'Agents', component: AgentsPage },
+  { path: '/audit', title: 'Audit', component: AuditPage, role: 'admin' },
 ];
 
 /** The page shown at `/`. */

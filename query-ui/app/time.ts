@@ -106,11 +106,11 @@ export function resolveRange(spec: RangeSpec, nowMs: number = Date.now()): { sta
 }
 
 /** Unix seconds from `1764000000`, `1764000000.5` or an RFC 3339 / `YYYY-MM-DD HH:MM` text. */
-export function parseInstant(text: string | null | undefined): number | undefined {
+export function parseInstant(text: string | null | undefined, utc: boolean = isUTC()): number | undefined {
   if (!text) return undefined;
   const t = text.trim();
   if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
-  const ms = Date.parse(t.includes('T') || !t.includes(' ') ? t : t.replace(' ', 'T') + (isUTC() && !/[zZ]|[+-]\d\d:?\d\d$/.test(t) ? 'Z' : ''));
+  const ms = Date.parse(t.includes('T') || !t.includes(' ') ? t : t.replace(' ', 'T') + (utc && !/[zZ]|[+-]\d\d:?\d\d$/.test(t) ? 'Z' : ''));
   return Number.isNaN(ms) ? undefined : ms / 1000;
 }
 

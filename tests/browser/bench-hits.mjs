@@ -8,7 +8,7 @@ import { get, launchBrowser, runCleanups, startLookout, waitFor } from './harnes
 const N = 10_000;
 const cleanups = [];
 try {
-  const server = await startLookout('serve', [], cleanups);
+  const server = await startLookout('serve', ['--no-auth'], cleanups);
   const now = Date.now();
   for (let b = 0; b < N / 2000; b++) {
     const lines = [];

@@ -134,6 +134,9 @@ export async function launchBrowser(cleanups) {
       '--disable-sync',
     ],
     viewport: { width: 1366, height: 900 },
+    // A zone that is neither UTC nor a whole hour away, whatever the machine's own zone is: the
+    // local-time and UTC paths of the UI then differ, as they do for most users.
+    timezoneId: process.env.BROWSER_TZ || 'Asia/Kolkata',
     timeout: 30_000,
   });
   cleanups.push(() => browser.close());
@@ -158,6 +161,10 @@ export async function openPage(browser, base) {
   const errors = [];
   const external = [];
   page.on('pageerror', (err) => errors.push(err.message));
+  // A Content-Security-Policy violation is a defect of the page, like an uncaught error.
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && /Content Security Policy/i.test(msg.text())) errors.push(`CSP: ${msg.text()}`);
+  });
   page.on('request', (req) => {
     const url = req.url();
     if (!url.startsWith(base) && !url.startsWith('data:') && !url.startsWith('blob:')) external.push(url);

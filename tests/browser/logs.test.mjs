@@ -94,7 +94,7 @@ async function startServer() {
   cleanups.push(() => fs.rm(dataDir, { recursive: true, force: true }));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+  const proc = spawn(BIN, ['serve', '--no-auth', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },

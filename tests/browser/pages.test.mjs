@@ -25,7 +25,9 @@ before(async () => {
   const prepare = (dir) =>
     fs.writeFile(
       path.join(dir, 'agents.json'),
-      JSON.stringify([{ id: 'old-agent', host: 'db-7', version: '0.0.9', first_seen: Date.now() / 1000 - 86400, last_contact: Date.now() / 1000 - 3600, events: 1234, batches: 10, duplicate_batches: 0, rejected_requests: 0, rejected_events: 0, lag_seconds: 0.5, streams: { 'central.abc': 99 } }]),
+      JSON.stringify([
+        { id: 'old-agent', host: 'db-7', version: '0.0.9', first_seen: Date.now() / 1000 - 86400, last_contact: Date.now() / 1000 - 3600, events: 1234, batches: 10, duplicate_batches: 0, rejected_requests: 0, rejected_events: 0, lag_seconds: 0.5, streams: { 'central.abc': 99 } },
+      ]),
     );
   server = await startLookout('up', ['--demo-rate', '40'], cleanups, { cwd: os.tmpdir(), prepare });
   browser = await launchBrowser(cleanups);
@@ -43,7 +45,10 @@ async function withPage(name, t, body) {
     assert.deepEqual(external, [], 'the page requested something outside the aggregator');
   } catch (err) {
     await shot(page, `${name}-failure`).catch(() => {});
-    err.message += `\n${server.log()}`;
+    // Name the step that failed (the runner's report may keep only the message) and the page's state.
+    const where = (err.stack ?? '').split('\n').find((line) => line.includes('pages.test.mjs')) ?? '(no test frame)';
+    const busy = await page.getAttribute('[data-testid=results]', 'aria-busy', { timeout: 1_000 }).catch(() => 'absent');
+    err.message += `\n  failed at: ${where.trim()}\n  page: ${page.url()} (results aria-busy: ${busy})\n${server.log()}`;
     throw err;
   } finally {
     await page.close();
@@ -75,7 +80,16 @@ test('Logs: a known line is found, a field value narrows the results, a histogra
     body: JSON.stringify({ timestamp: new Date().toISOString(), level: 'error', service: 'checkout', host: 'web-9', message: `${MARKER} payment gateway timeout`, order_id: 'Z-1' }) + '\n',
   });
   assert.equal(res.status, 200, await res.text());
+  // A line five minutes old: inside the histogram zoom below however soon after start this runs
+  // (the demo's own lines can all be younger than the few seconds the drag leaves at the edge).
+  const older = await get(`${server.base}/api/v1/logs/ingest`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-ndjson' },
+    body: JSON.stringify({ timestamp: new Date(Date.now() - 300_000).toISOString(), level: 'info', service: 'checkout', host: 'web-9', message: 'zoomwindow line from five minutes ago' }) + '\n',
+  });
+  assert.equal(older.status, 200, await older.text());
   await waitFor('the marker line to be searchable', async () => (await api(`/api/v1/logs/search?q=${MARKER}`)).body.total === 1, { timeout: 20_000, interval: 200 });
+  await waitFor('the older line to be searchable', async () => (await api('/api/v1/logs/search?q=zoomwindow')).body.total === 1, { timeout: 20_000, interval: 200 });
 
   await withPage('logs', t, async (page) => {
     await page.goto(`${server.base}/logs?q=${MARKER}&range=1h`);
@@ -100,6 +114,8 @@ test('Logs: a known line is found, a field value narrows the results, a histogra
     // Everything in the last hour, then narrow by clicking a service in the field sidebar.
     // The demo writes a few lines per second from start; wait until some are searchable.
     await waitFor('demo lines to be searchable', async () => (await api('/api/v1/logs/search?q=*&limit=1')).body.total > 20, { timeout: 30_000, interval: 250 });
+    // The sidebar is computed when the page loads: wait until the service clicked below has lines.
+    await waitFor('lines of the search service', async () => (await api('/api/v1/logs/search?q=service:search&limit=1')).body.total > 0, { timeout: 30_000, interval: 250 });
     await page.goto(`${server.base}/logs?range=1h`);
     await settled(page);
     await page.waitForSelector('[data-testid=histogram] canvas');
@@ -298,9 +314,21 @@ test('Dashboards: the three shipped dashboards are listed and their panels show 
 
 test('Agents: the in-process agent is listed with host, version and traffic', { timeout: 60_000 }, async (t) => {
   await waitFor('the agent to appear in /api/v1/agents', async () => (await api('/api/v1/agents')).body.agents?.[0]?.events > 0, { timeout: 20_000, interval: 250 });
+  // Another agent's request, as its `lookout` sink sends it: it has dropped events and its
+  // buffer is three-quarters full.
+  const res = await fetch(`${server.base}/api/v1/logs/ingest`, {
+    method: 'POST',
+    headers: {
+      'Lookout-Batch': 'busy-agent/central.1/1',
+      'User-Agent': 'lookout-agent/0.1.0',
+      'Lookout-Agent-Stats': 'dropped=4321; buffer_events=750; buffer_max_events=1000; buffer_bytes=0; buffer_max_bytes=0',
+    },
+    body: '{"message":"from the busy agent","host":"queue-3"}\n',
+  });
+  assert.equal(res.status, 200, await res.text());
   await withPage('agents', t, async (page) => {
     await page.goto(`${server.base}/agents`);
-    const row = page.locator('[data-testid=agent-row]', { hasNotText: 'db-7' }).first();
+    const row = page.locator('[data-testid=agent-row]', { hasText: /web-\d/ }).first();
     await row.waitFor();
     const text = await row.textContent();
     assert.match(text, /web-\d/, 'host from the demo events');
@@ -311,6 +339,20 @@ test('Agents: the in-process agent is listed with host, version and traffic', { 
     assert.equal(await old.getAttribute('data-stale'), 'true');
     assert.match(await old.textContent(), /stale/);
     assert.match(await page.textContent('.summary'), /1 stale/);
+    // Drops and buffer use as the agents report them: the live agent's memory buffer is a bar,
+    // the agent whose drops grew a moment ago is highlighted; the old one never reported any.
+    assert.ok(await page.locator('th', { hasText: 'Drops' }).count(), 'a Drops column');
+    await waitFor('the live agent to report its buffer', async () => (await row.locator('[data-testid=agent-buffer] [role=meter]').count()) === 1, { timeout: 15_000, interval: 250 });
+    assert.match(await row.locator('[data-testid=agent-drops]').textContent(), /^\d[\d,]*$/);
+    assert.equal(await row.locator('[data-testid=agent-drops]').getAttribute('data-dropping'), 'false');
+    const busy = page.locator('[data-testid=agent-row]', { hasText: 'queue-3' });
+    const drops = busy.locator('[data-testid=agent-drops]');
+    assert.equal(await drops.getAttribute('data-dropping'), 'true');
+    assert.match(await drops.textContent(), /4,?321/);
+    assert.match(await drops.textContent(), /rising/);
+    assert.equal(await busy.locator('[data-testid=agent-buffer] [role=meter]').getAttribute('aria-valuenow'), '75');
+    assert.match(await page.textContent('.summary'), /1 dropping/);
+    assert.equal((await old.locator('[data-testid=agent-drops]').textContent()).trim(), '—');
     await shot(page, 'agents');
   });
 });

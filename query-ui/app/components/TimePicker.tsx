@@ -30,7 +30,20 @@ export function TimePicker({ value, onChange }: { value: RangeSpec; onChange: (s
     };
     document.addEventListener('mousedown', close);
     return () => document.removeEventListener('mousedown', close);
-  }, [open, utc]);
+  }, [open]);
+
+  // Switching between local time and UTC keeps the instants typed so far and shows them in the
+  // other zone (resetting the fields here would race with typing, and lose it).
+  const switchZone = (next: boolean) => {
+    if (next === utc) return;
+    const convert = (text: string) => {
+      const at = parseInstant(text, utc);
+      return at === undefined ? text : formatMs(at * 1000, { millis: false, utc: next });
+    };
+    setFrom(convert);
+    setTo(convert);
+    setUTC(next);
+  };
 
   const apply = (e: Event) => {
     e.preventDefault();
@@ -88,10 +101,10 @@ export function TimePicker({ value, onChange }: { value: RangeSpec; onChange: (s
             {error && <p class="field-error">{error}</p>}
             <div class="time-tz" role="radiogroup" aria-label="Time zone">
               <label>
-                <input type="radio" name="tz" checked={!utc} onChange={() => setUTC(false)} /> Local
+                <input type="radio" name="tz" checked={!utc} onChange={() => switchZone(false)} /> Local
               </label>
               <label>
-                <input type="radio" name="tz" checked={utc} onChange={() => setUTC(true)} /> UTC
+                <input type="radio" name="tz" checked={utc} onChange={() => switchZone(true)} /> UTC
               </label>
             </div>
             <button type="button" class="primary" data-testid="range-apply" onClick={apply}>
