@@ -52,6 +52,30 @@ pub struct WalRecord {
     pub batch: Option<BatchId>,
     /// The events.
     pub events: Vec<LogEvent>,
+    /// Each event's stored part for the log index (`_source`), serialized once by the writer
+    /// while it encoded the record; empty for records read back from disk.
+    pub stored: StoredText,
+}
+
+impl WalRecord {
+    /// A record without stored text (the indexer serializes each event itself).
+    pub fn new(seq: u64, batch: Option<BatchId>, events: Vec<LogEvent>) -> WalRecord {
+        WalRecord { seq, batch, events, stored: StoredText::default() }
+    }
+
+    /// Event `i`'s stored part, when the writer kept it.
+    pub fn stored(&self, i: usize) -> Option<&str> {
+        let end = *self.stored.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.stored.ends[i - 1] as usize };
+        self.stored.text.get(start..end)
+    }
+}
+
+/// The stored parts of a record's events, one after another.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StoredText {
+    text: String,
+    ends: Vec<u32>,
 }
 
 /// Result of an append.
@@ -105,17 +129,42 @@ pub struct Recovery {
 /// Where committed records go (the indexer).
 pub type CommitSink = Box<dyn Fn(Vec<Arc<WalRecord>>) + Send>;
 
-fn encode_record(rec_seq: u64, batch: Option<&BatchId>, events: &[LogEvent], out: &mut Vec<u8>) {
+/// Encodes a record into `out` and returns its events' stored parts. The payload is the JSON
+/// array of the events, each written as its well-known members followed by the members of its
+/// stored part (`"message"`, `"fields"`), so that part is serialized once for both.
+fn encode_record(rec_seq: u64, batch: Option<&BatchId>, events: &[LogEvent], out: &mut Vec<u8>) -> StoredText {
     let id = batch.map(|b| b.to_string()).unwrap_or_default();
-    let mut payload = Vec::with_capacity(64 + events.len() * 256);
+    let mut payload = Vec::with_capacity(64 + events.len() * 320);
     payload.push(KIND_LOG_BATCH);
     payload.extend_from_slice(&rec_seq.to_le_bytes());
     payload.extend_from_slice(&(id.len() as u16).to_le_bytes());
     payload.extend_from_slice(id.as_bytes());
-    serde_json::to_writer(&mut payload, events).expect("events serialize");
+    let mut stored = Vec::with_capacity(events.len() * 256);
+    let mut ends = Vec::with_capacity(events.len());
+    payload.push(b'[');
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            payload.push(b',');
+        }
+        let start = stored.len();
+        crate::logs::write_stored(e, &mut stored);
+        ends.push(u32::try_from(stored.len()).expect("a record's stored text is under 4 GiB"));
+        write!(payload, "{{\"timestamp\":{}", e.timestamp).expect("writing to a Vec");
+        for (key, value) in [("level", &e.level), ("host", &e.host), ("service", &e.service), ("source", &e.source)] {
+            payload.extend_from_slice(b",\"");
+            payload.extend_from_slice(key.as_bytes());
+            payload.extend_from_slice(b"\":");
+            serde_json::to_writer(&mut payload, value).expect("a string serializes");
+        }
+        // The stored part is an object `{"message":…,"fields":{…}}`: its members close this one.
+        payload.push(b',');
+        payload.extend_from_slice(&stored[start + 1..]);
+    }
+    payload.push(b']');
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     out.extend_from_slice(&payload);
+    StoredText { text: String::from_utf8(stored).expect("serde_json writes UTF-8"), ends }
 }
 
 fn decode_payload(payload: &[u8]) -> Option<WalRecord> {
@@ -127,7 +176,7 @@ fn decode_payload(payload: &[u8]) -> Option<WalRecord> {
     let id = std::str::from_utf8(payload.get(11..11 + idlen)?).ok()?;
     let batch = if id.is_empty() { None } else { Some(BatchId::parse(id).ok()?) };
     let events = serde_json::from_slice(payload.get(11 + idlen..)?).ok()?;
-    Some(WalRecord { seq, batch, events })
+    Some(WalRecord::new(seq, batch, events))
 }
 
 /// Reads a segment: its records and the length of its valid prefix.
@@ -297,8 +346,8 @@ impl Writer {
                 }
                 let seq = self.next_seq;
                 self.next_seq += 1;
-                encode_record(seq, batch.as_ref(), &events, &mut buf);
-                committed.push(Arc::new(WalRecord { seq, batch, events }));
+                let stored = encode_record(seq, batch.as_ref(), &events, &mut buf);
+                committed.push(Arc::new(WalRecord { seq, batch, events, stored }));
                 replies.push((reply, Appended::Stored(seq)));
             }
             if !buf.is_empty() {
@@ -428,6 +477,40 @@ mod tests {
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].batch.as_ref().unwrap().to_string(), "host-1/central/7");
         assert_eq!(records[1].events[0].fields["http"]["status"], 503);
+    }
+
+    #[test]
+    fn a_record_reads_back_equal_and_keeps_each_events_stored_part() {
+        let mut nested = serde_json::Map::new();
+        nested.insert("http".into(), serde_json::json!({"status": 503, "path": "/a\"b\\c"}));
+        nested.insert("log".into(), serde_json::json!("{\"inner\": \"json\"}\n"));
+        let events = vec![
+            LogEvent {
+                timestamp: -5,
+                level: "warn".into(),
+                message: "line \"one\"\twith\u{1} controls and ünïcödé".into(),
+                host: "h\"1".into(),
+                service: "svc".into(),
+                source: "/var/log/a.log".into(),
+                fields: nested,
+            },
+            event(""),
+            LogEvent { timestamp: i64::MAX, ..Default::default() },
+        ];
+        let mut buf = Vec::new();
+        let stored = encode_record(9, None, &events, &mut buf);
+        let rec = WalRecord { seq: 9, batch: None, events: events.clone(), stored };
+        let payload = &buf[8..];
+        let back = decode_payload(payload).expect("the payload decodes");
+        assert_eq!(back.events, events);
+        for (i, e) in events.iter().enumerate() {
+            let mut want = Vec::new();
+            crate::logs::write_stored(e, &mut want);
+            assert_eq!(rec.stored(i).unwrap().as_bytes(), want.as_slice(), "event {i}");
+            // Read back from disk, a record has no stored text: the indexer serializes it.
+            assert_eq!(back.stored(i), None);
+        }
+        assert_eq!(rec.stored(3), None);
     }
 
     /// Writes the committed sample; run with `--ignored` only when the format version changes.

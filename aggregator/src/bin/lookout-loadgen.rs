@@ -5,7 +5,7 @@
 //! at a target rate from several connections while a searcher runs queries and canary lines
 //! measure ingest-to-searchable latency, then measures search latency per query kind and bytes
 //! on disk. The same documents are then indexed by bare tantivy in this process (one writer
-//! thread, like the aggregator's indexer; zstd store) and the same query kinds are timed there,
+//! thread, the reference rate of issue 4; zstd store) and the same query kinds are timed there,
 //! so every number comes with its ratio to the baseline of the same run.
 //!
 //! Bounded by `--lines` and `--max-secs`; talks to 127.0.0.1 only.
@@ -54,6 +54,12 @@ struct Args {
     /// Skip the bare tantivy baseline.
     #[arg(long)]
     no_baseline: bool,
+    /// Print where the index bytes go (tantivy's space usage per component and field).
+    #[arg(long)]
+    space: bool,
+    /// A lookout.toml for the server (e.g. `[logs] index_threads`, `commit_interval_ms`).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 const SERVICES: [&str; 8] = ["checkout", "payments", "search", "auth", "catalog", "cart", "shipping", "gateway"];
@@ -252,8 +258,19 @@ fn main() -> anyhow::Result<()> {
     let addr = format!("127.0.0.1:{port}");
     let data = work.join("lookout-data");
     let log = std::fs::File::create(work.join("lookout.log"))?;
+    let mut serve = vec![
+        "serve".to_string(),
+        "--no-auth".into(),
+        "--listen".into(),
+        addr.clone(),
+        "--data-dir".into(),
+        data.to_str().context("utf-8 path")?.into(),
+    ];
+    if let Some(c) = &args.config {
+        serve.extend(["--config".to_string(), c.to_str().context("utf-8 path")?.into()]);
+    }
     let child = Command::new(&lookout)
-        .args(["serve", "--listen", &addr, "--data-dir", data.to_str().context("utf-8 path")?])
+        .args(&serve)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -303,6 +320,7 @@ fn main() -> anyhow::Result<()> {
     let sent_lines = Arc::new(AtomicU64::new(0));
     let retries = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
+    let canaries = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let max = Duration::from_secs(args.max_secs);
     let mut workers = Vec::new();
@@ -343,7 +361,7 @@ fn main() -> anyhow::Result<()> {
         }));
     }
     // Searches under load, and canaries: post one unique line, poll until searchable.
-    let (d, a) = (done.clone(), addr.clone());
+    let (d, a, canaries_sent) = (done.clone(), addr.clone(), canaries.clone());
     let prober = std::thread::spawn(move || -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
         let mut c = Conn::open(&a)?;
         let (mut under_load, mut visible) = (Vec::new(), Vec::new());
@@ -359,6 +377,7 @@ fn main() -> anyhow::Result<()> {
                 let t = Instant::now();
                 let (s, _) = c.request("POST", "/api/v1/logs/ingest", format!("{{\"message\":\"{tag}\"}}\n").as_bytes())?;
                 if s == 200 {
+                    canaries_sent.fetch_add(1, Ordering::AcqRel);
                     for _ in 0..2000 {
                         let v = c.get_json(&format!("/api/v1/logs/search?q={tag}&limit=1&start=0"))?;
                         if v["total"].as_u64() == Some(1) {
@@ -380,9 +399,11 @@ fn main() -> anyhow::Result<()> {
     let sent = sent_lines.load(Ordering::Acquire);
     let mut c = Conn::open(&addr)?;
     let wait_until = Instant::now() + Duration::from_secs(600);
+    // Every line (and canary) is searchable once the match-all count reaches them: a cheap
+    // query, so that polling does not slow the server it measures (`seq:*` walked every term).
     loop {
-        let v = c.get_json("/api/v1/logs/search?q=seq:*&limit=1&start=0")?;
-        if v["total"].as_u64() >= Some(sent) {
+        let v = c.get_json("/api/v1/logs/search?q=&limit=1&start=0")?;
+        if v["total"].as_u64() >= Some(sent + canaries.load(Ordering::Acquire)) {
             break;
         }
         if Instant::now() > wait_until {
@@ -419,9 +440,19 @@ fn main() -> anyhow::Result<()> {
     let index_bytes = dir_bytes(&data.join("logs"));
     let wal_bytes = dir_bytes(&data.join("wal"));
     drop(_server);
+    if args.space {
+        let mut parts: Vec<_> = std::fs::read_dir(data.join("logs"))?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        parts.sort();
+        for p in parts {
+            space_report(&p.display().to_string(), &Index::open_in_dir(&p)?)?;
+        }
+    }
 
-    let baseline =
-        if args.no_baseline { None } else { Some(baseline(&work.join("bare-tantivy"), &batches, sent, args.queries, start_ns, now_ns)?) };
+    let baseline = if args.no_baseline {
+        None
+    } else {
+        Some(baseline(&work.join("bare-tantivy"), &batches, sent, args.queries, start_ns, now_ns, args.space)?)
+    };
 
     println!(
         "lines sent: {sent} ({:.1} MB raw NDJSON), batch {} lines, {} connections, target rate {}/s",
@@ -492,7 +523,15 @@ struct Baseline {
 
 /// The same documents into a bare tantivy index with the same schema shape, and the same query
 /// kinds, in process (no HTTP, no WAL).
-fn baseline(dir: &Path, batches: &[Vec<u8>], lines: u64, queries: usize, start_ns: i64, end_ns: i64) -> anyhow::Result<Baseline> {
+fn baseline(
+    dir: &Path,
+    batches: &[Vec<u8>],
+    lines: u64,
+    queries: usize,
+    start_ns: i64,
+    end_ns: i64,
+    space: bool,
+) -> anyhow::Result<Baseline> {
     std::fs::create_dir_all(dir)?;
     let mut b = Schema::builder();
     let ts = b.add_i64_field("timestamp", INDEXED | FAST);
@@ -529,6 +568,9 @@ fn baseline(dir: &Path, batches: &[Vec<u8>], lines: u64, queries: usize, start_n
     writer.commit()?;
     let lines_per_sec = n as f64 / started.elapsed().as_secs_f64();
     writer.wait_merging_threads()?;
+    if space {
+        space_report("bare tantivy", &index)?;
+    }
     let reader = index.reader()?;
     let searcher = reader.searcher();
     let tok = |s: &str| Term::from_field_text(message, s);
@@ -588,6 +630,44 @@ fn baseline(dir: &Path, batches: &[Vec<u8>], lines: u64, queries: usize, start_n
         latency.push((*name, percentile(&mut v, 0.5), percentile(&mut v, 0.99)));
     }
     Ok(Baseline { lines_per_sec, bytes: dir_bytes(dir), latency })
+}
+
+/// Prints an index's bytes per component (term dictionary, postings, positions, fast fields,
+/// field norms, document store) and, within each, per field, largest first.
+fn space_report(name: &str, index: &Index) -> anyhow::Result<()> {
+    let searcher = index.reader()?.searcher();
+    let usage = searcher.space_usage()?;
+    let docs = searcher.num_docs().max(1) as f64;
+    let total = usage.total().get_bytes() as f64;
+    println!("space of {name}: {} docs in {} segments, {:.1} MB, {:.1} bytes/doc", docs, usage.segments().len(), total / 1e6, total / docs);
+    let mut by: std::collections::BTreeMap<(&'static str, String), u64> = Default::default();
+    let mut store = 0u64;
+    for seg in usage.segments() {
+        for (component, per_field) in [
+            ("termdict", seg.termdict()),
+            ("postings", seg.postings()),
+            ("positions", seg.positions()),
+            ("fast", seg.fast_fields()),
+            ("fieldnorms", seg.fieldnorms()),
+        ] {
+            for f in per_field.fields() {
+                *by.entry((component, f.field_name().to_string())).or_default() += f.total().get_bytes();
+            }
+        }
+        store += seg.store().total().get_bytes();
+    }
+    let mut rows: Vec<_> = by.into_iter().collect();
+    rows.push((("store", "(all stored fields)".to_string()), store));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+    for ((component, field), bytes) in rows.into_iter().filter(|r| r.1 > 0) {
+        println!(
+            "  {component:<10} {field:<24} {:>10.1} MB {:>7.1} bytes/doc {:>5.1}%",
+            bytes as f64 / 1e6,
+            bytes as f64 / docs,
+            bytes as f64 * 100.0 / total
+        );
+    }
+    Ok(())
 }
 
 /// A directory removed on drop.

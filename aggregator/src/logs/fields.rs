@@ -80,8 +80,9 @@ impl LogStore {
             })
             .collect();
         let mut paths: HashMap<String, (u64, HashMap<String, u64>)> = HashMap::new();
+        let mut cols = super::HitColumns::new();
         for (_, i, addr) in &sample {
-            let hit = self.hit(&searchers[*i], *addr)?;
+            let hit = self.hit(&mut cols, &searchers[*i], *addr)?;
             let mut seen = Vec::new();
             flatten("", &hit["fields"], &mut |path, value| {
                 let entry = paths.entry(path.to_string()).or_default();

@@ -133,7 +133,18 @@ impl SegmentCollector for TopByKeySegment {
         if self.limit == 0 {
             return;
         }
-        let (Some(ts), Some(id)) = (self.ts.as_ref().and_then(|c| c.first(doc)), self.id.as_ref().and_then(|c| c.first(doc))) else {
+        let Some(ts) = self.ts.as_ref().and_then(|c| c.first(doc)) else {
+            return;
+        };
+        // Once the heap is full, a line whose timestamp alone ranks it below the worst kept
+        // cannot enter: skip reading its id (most lines of a large result end here).
+        if self.heap.len() >= self.limit
+            && let Some(worst) = self.heap.peek()
+            && (if self.desc { ts < worst.0.key.ts } else { ts > worst.0.key.ts })
+        {
+            return;
+        }
+        let Some(id) = self.id.as_ref().and_then(|c| c.first(doc)) else {
             return;
         };
         let key = Key { ts, id };

@@ -29,7 +29,7 @@ fn store() -> (tempfile::TempDir, Arc<LogStore>) {
     let (store, payload) = LogStore::open(dir.path(), Telemetry::new()).unwrap();
     let store = Arc::new(store);
     let tx = store.start_indexer(payload, Duration::from_secs(60), 20_000_000).unwrap();
-    tx.send(IndexerMsg::Records(vec![Arc::new(WalRecord { seq: 1, batch: None, events: corpus() })])).unwrap();
+    tx.send(IndexerMsg::Records(vec![Arc::new(WalRecord::new(1, None, corpus()))])).unwrap();
     let (done, wait) = std::sync::mpsc::channel();
     tx.send(IndexerMsg::Stop(done)).unwrap();
     wait.recv().unwrap();
@@ -154,7 +154,7 @@ fn live() -> (tempfile::TempDir, Arc<LogStore>, std::sync::mpsc::Sender<IndexerM
 
 /// Hands one WAL record to the indexer and waits (bounded) until it is searchable.
 fn feed(store: &LogStore, tx: &std::sync::mpsc::Sender<IndexerMsg>, seq: u64, events: Vec<LogEvent>) {
-    tx.send(IndexerMsg::Records(vec![Arc::new(WalRecord { seq, batch: None, events })])).unwrap();
+    tx.send(IndexerMsg::Records(vec![Arc::new(WalRecord::new(seq, None, events))])).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while store.indexed.load(Ordering::Acquire) < seq {
         assert!(Instant::now() < deadline, "record {seq} not indexed in time");
@@ -450,14 +450,14 @@ fn replay_after_a_crash_between_partition_and_catalog_commits_adds_no_duplicate(
     let (store, tx) = open_live(dir.path(), Retention::default(), Some(0));
     let mut record = (0..1).map(|_| ev(D * DAY_NS + 5, "h", "s", "info", "replayed")).collect::<Vec<_>>();
     record.extend([ev((D + 1) * DAY_NS, "h", "s", "info", "record 2 on a new day")]);
-    tx.send(IndexerMsg::Records(vec![Arc::new(WalRecord {
-        seq: 1,
-        batch: None,
-        events: [D - 10, D - 3, D - 1, D]
+    tx.send(IndexerMsg::Records(vec![Arc::new(WalRecord::new(
+        1,
+        None,
+        [D - 10, D - 3, D - 1, D]
             .iter()
             .flat_map(|d| [ev(d * DAY_NS + 1, "h", "s", "info", "dup"), ev(d * DAY_NS + DAY_NS - 1, "h", "s", "error", "dup")])
             .collect(),
-    })]))
+    ))]))
     .unwrap();
     feed(&store, &tx, 2, record);
     assert_eq!(store.num_docs(), 10);
@@ -468,4 +468,160 @@ fn replay_after_a_crash_between_partition_and_catalog_commits_adds_no_duplicate(
 
 async fn next_item(rx: &mut tokio::sync::mpsc::Receiver<tail::TailItem>) -> tail::TailItem {
     tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("tail item in time").expect("tail open")
+}
+
+/// Bare words look in every JSON string path a segment has, found per segment: a query compiled
+/// before a path first appears (as a live tail's is) still finds lines indexed later under it.
+#[test]
+fn bare_words_find_json_strings_under_paths_that_appear_after_the_query_is_compiled() {
+    let (_dir, store, tx) = live();
+    let filter = store.compile_query("zebra").unwrap();
+    let phrase = store.compile_query("\"striped zebra\"").unwrap();
+    feed(&store, &tx, 1, vec![ev(T0, "h", "s", "info", "first")]);
+    let mut e = ev(T0 + 1, "h", "s", "info", "second");
+    e.fields = json!({"animal": {"kind": "Striped Zebra", "legs": 4}, "note": "zebra"}).as_object().unwrap().clone();
+    let mut other = ev(T0 + 2, "h", "s", "info", "third");
+    other.fields = json!({"kind": "striped", "other": "zebra"}).as_object().unwrap().clone();
+    feed(&store, &tx, 2, vec![e, other]);
+    let found = |q: &dyn tantivy::query::Query| -> Vec<String> {
+        store.lines_after(q, 0, 10).unwrap().iter().map(|(_, h)| h["message"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(found(filter.as_ref()), ["second", "third"]);
+    // a phrase matches within one value, not across two fields
+    assert_eq!(found(phrase.as_ref()), ["second"]);
+    // numbers are not bare words (as before: only strings are text)
+    assert!(messages(&store, "4").is_empty());
+    stop(&tx);
+}
+
+/// A hit is rebuilt from the stored part and the columns exactly as the event was ingested.
+#[test]
+fn hits_come_back_exactly_as_ingested() {
+    let (_dir, store) = store();
+    for (i, e) in corpus().into_iter().enumerate() {
+        let id = (1u64 << ID_SHIFT) | i as u64;
+        assert_eq!(store.line(id).unwrap().unwrap(), hit_json(id, e));
+    }
+    let r = store.search(&SearchRequest { q: "id:1048579".into(), start: 0, end: i64::MAX, limit: 10, desc: true, cursor: None }).unwrap();
+    assert_eq!(r.total, 1);
+    assert_eq!(r.hits[0]["message"], "user logged in");
+}
+
+#[test]
+fn partitions_of_another_format_are_refused_with_a_clear_error() {
+    // A store written by this build records its format and opens again.
+    let (dir, store) = store();
+    drop(store);
+    assert_eq!(std::fs::read_to_string(dir.path().join("FORMAT")).unwrap(), FORMAT);
+    assert!(LogStore::open(dir.path(), Telemetry::new()).is_ok());
+    // Partitions without the file were written by format 1 (FST dictionaries).
+    std::fs::remove_file(dir.path().join("FORMAT")).unwrap();
+    let err = LogStore::open(dir.path(), Telemetry::new()).err().expect("format 1 refused").to_string();
+    assert!(err.contains("older Lookout (format 1)") && err.contains("move"), "{err}");
+    // A newer format names both.
+    std::fs::write(dir.path().join("FORMAT"), "9\n").unwrap();
+    let err = LogStore::open(dir.path(), Telemetry::new()).err().expect("format 9 refused").to_string();
+    assert!(err.contains("format 9") && err.contains(&format!("reads format {FORMAT}")), "{err}");
+    // An empty store without the file is new: it gets one.
+    let fresh = tempfile::tempdir().unwrap();
+    LogStore::open(fresh.path(), Telemetry::new()).unwrap();
+    assert_eq!(std::fs::read_to_string(fresh.path().join("FORMAT")).unwrap(), FORMAT);
+}
+
+#[test]
+fn a_bare_word_finds_string_values_but_not_numbers_in_json_paths() {
+    let (_dir, store) = store();
+    // `u-42` is a string under user.id; 830 is only a number (latency_ms), never a word.
+    assert_eq!(messages(&store, "u"), ["user logged in"]);
+    assert_eq!(messages(&store, "pro"), ["user logged in"]);
+    assert!(messages(&store, "830").is_empty());
+    // The same again, now from the per-segment path cache.
+    assert_eq!(messages(&store, "pro"), ["user logged in"]);
+}
+
+#[test]
+fn pages_over_many_segments_with_overlapping_times_match_a_full_sort() {
+    let (_dir, store, tx) = live();
+    // Eight records, each its own commit (segment), with overlapping and shuffled timestamps and
+    // ties, so a segment's range does not tell its place in the order.
+    let mut all = Vec::new();
+    let mut x: u64 = 7;
+    for seq in 1..=8u64 {
+        let mut events = Vec::new();
+        for j in 0..9 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let ts = T0 + ((x >> 33) % 40) as i64 * 1_000_000_000;
+            let msg = format!("line {seq}-{j}");
+            all.push((ts, (seq << ID_SHIFT) | j, msg.clone()));
+            events.push(ev(ts, "h", "/s", if j % 3 == 0 { "error" } else { "info" }, &msg));
+        }
+        feed(&store, &tx, seq, events);
+    }
+    let segments: usize = store.all_searchers().iter().map(|s| s.segment_readers().len()).sum();
+    assert!(segments > 1, "the test needs several segments, got {segments}");
+    for desc in [true, false] {
+        for (q, keep) in [("", 0), ("level:error", 3)] {
+            let mut expected: Vec<_> =
+                all.iter().filter(|(_, id, _)| keep == 0 || (*id & ((1 << ID_SHIFT) - 1)).is_multiple_of(3)).cloned().collect();
+            expected.sort_by_key(|(ts, id, _)| (*ts, *id));
+            if desc {
+                expected.reverse();
+            }
+            let expected: Vec<String> = expected.into_iter().map(|(_, _, m)| m).collect();
+            for limit in [1, 5, 7, 100] {
+                let mut got = Vec::new();
+                let mut cursor: Option<ordered::Key> = None;
+                loop {
+                    let r = store.search(&SearchRequest { q: q.into(), start: 0, end: i64::MAX, limit, desc, cursor }).unwrap();
+                    assert_eq!(r.total, expected.len(), "{q:?} total");
+                    got.extend(r.hits.iter().map(|h| h["message"].as_str().unwrap().to_string()));
+                    match r.next_cursor {
+                        Some(c) => cursor = Some(ordered::Key::parse_cursor(&c).unwrap()),
+                        None => break,
+                    }
+                    assert!(got.len() <= expected.len(), "pages never end");
+                }
+                assert_eq!(got, expected, "q={q:?} desc={desc} limit={limit}");
+            }
+        }
+    }
+}
+
+#[test]
+fn commits_are_spaced_only_while_a_backlog_waits_and_at_most_to_the_stretch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, _) = LogStore::open(&dir.path().join("a"), Telemetry::new()).unwrap();
+    let (stretched, _) = LogStore::open(&dir.path().join("b"), Telemetry::new()).unwrap();
+    let stretched = stretched.with_commit_stretch(Duration::from_secs(5));
+    let mut ix = Indexer {
+        writers: HashMap::new(),
+        threads: 1,
+        dirty: HashSet::new(),
+        part_seq: HashMap::new(),
+        infos: BTreeMap::new(),
+        memory: 0,
+        payload: CommitPayload::default(),
+        uncommitted: 10_000,
+    };
+    let every = Duration::from_secs(1);
+    let ms = Duration::from_millis;
+    for s in [&plain, &stretched] {
+        // Before the interval, never; at it, when the backlog is short.
+        s.pending.store(ix.uncommitted + BEHIND_EVENTS - 1, Ordering::Release);
+        assert!(!s.commit_due(&ix, ms(999), every));
+        assert!(s.commit_due(&ix, ms(1000), every));
+    }
+    // A backlog: the plain store commits at the interval, the stretched one waits up to 5 s.
+    for s in [&plain, &stretched] {
+        s.pending.store(ix.uncommitted + BEHIND_EVENTS, Ordering::Release);
+    }
+    assert!(plain.commit_due(&ix, ms(1000), every));
+    assert!(!stretched.commit_due(&ix, ms(1000), every));
+    assert!(!stretched.commit_due(&ix, ms(4999), every));
+    assert!(stretched.commit_due(&ix, ms(5000), every));
+    // Or until a commit's worth of events is uncommitted.
+    ix.uncommitted = STRETCH_MAX_EVENTS;
+    stretched.pending.store(ix.uncommitted + BEHIND_EVENTS, Ordering::Release);
+    assert!(stretched.commit_due(&ix, ms(1000), every));
+    assert!(!stretched.commit_due(&ix, ms(999), every));
 }
