@@ -363,7 +363,12 @@ struct ActionBody {
     comment: Option<String>,
 }
 
-async fn alert_action(State(d): State<Dispatcher>, Path((fp, action)): Path<(String, String)>, body: Body) -> Response {
+async fn alert_action(
+    State(d): State<Dispatcher>,
+    Path((fp, action)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Response {
     let bytes = match read_body(body).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -376,7 +381,9 @@ async fn alert_action(State(d): State<Dispatcher>, Path((fp, action)): Path<(Str
             Err(e) => return v1_err(StatusCode::BAD_REQUEST, format!("invalid body: {e}")),
         }
     };
-    let by = b.by.filter(|s| !s.is_empty()).unwrap_or_else(|| "unknown".into());
+    // Behind the aggregator's auth gate the signed-in user is who acted, whatever the body says.
+    let signed_in = headers.get("x-lookout-principal").and_then(|v| v.to_str().ok()).filter(|s| !s.is_empty()).map(str::to_string);
+    let by = signed_in.or(b.by.filter(|s| !s.is_empty())).unwrap_or_else(|| "unknown".into());
     let now = d.now();
     let r = {
         let mut core = d.core();

@@ -233,6 +233,10 @@ const EMAIL_IGNORED: &[&str] = &["html", "text", "headers", "auth_secret", "auth
 struct RawTls {
     #[serde(default)]
     insecure_skip_verify: bool,
+    /// PEM bundle of CAs to trust besides the system's (a private mail relay's CA).
+    ca_file: Option<String>,
+    /// Name to verify the server certificate against (default: the smarthost's host).
+    server_name: Option<String>,
     #[serde(flatten)]
     extra: Extra,
 }
@@ -339,6 +343,17 @@ pub struct Config {
     pub original: String,
     /// Accepted but ignored keys.
     pub warnings: Vec<String>,
+    /// How it was loaded (a reload loads the new file the same way).
+    pub options: LoadOptions,
+}
+
+/// How a file is checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Accept secrets written inline (`api_url: https://hooks.slack.com/…`); without it a
+    /// secret must come from a `*_file` key or an `${ENV}` reference. For development only;
+    /// lookout.toml's `[security] allow_inline_secrets`.
+    pub allow_inline_secrets: bool,
 }
 
 /// One node of the routing tree with inherited settings resolved.
@@ -496,6 +511,10 @@ pub struct EmailConfig {
     pub tls: TlsMode,
     /// Accept any certificate.
     pub insecure_skip_verify: bool,
+    /// Extra trusted CAs (PEM), from `tls_config.ca_file`.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Name the certificate must carry (`tls_config.server_name`; default the host).
+    pub server_name: Option<String>,
 }
 
 impl fmt::Debug for EmailConfig {
@@ -610,6 +629,30 @@ struct Checker<'a> {
     base: PathBuf,
     errors: Vec<ConfigError>,
     warnings: Vec<String>,
+    options: LoadOptions,
+}
+
+/// Which inline values of a secret key count as secrets.
+#[derive(Clone, Copy)]
+enum Inline {
+    /// Every value (Slack URLs carry their token, passwords are passwords).
+    Always,
+    /// Only URLs that carry credentials (user:password@, or a token-like query parameter).
+    WithCredentials,
+}
+
+/// Whether a URL carries credentials: userinfo, or a query parameter named like a secret.
+fn url_carries_credentials(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return true;
+    }
+    let Some((_, query)) = rest.split_once('?') else { return false };
+    query.split('#').next().unwrap_or("").split('&').any(|pair| {
+        let name = pair.split('=').next().unwrap_or("").to_ascii_lowercase();
+        ["token", "key", "secret", "password", "passwd", "auth", "sig", "signature", "credential"].iter().any(|w| name.contains(w))
+    })
 }
 
 impl Checker<'_> {
@@ -642,7 +685,44 @@ impl Checker<'_> {
     }
 
     /// A secret from the value (with `${ENV}` expanded) or from a file; `None` when neither.
-    fn secret(&mut self, key: &str, value: &Option<String>, file: &Option<String>) -> Option<String> {
+    /// A value written inline (no `${ENV}` in it) is an error unless the options allow it;
+    /// `env` is the variable name the error suggests.
+    fn secret(&mut self, key: &str, value: &Option<String>, file: &Option<String>, inline: Inline, env: &str) -> Option<String> {
+        if let (Some(v), None) = (value, file)
+            && !self.options.allow_inline_secrets
+            && !v.contains("${")
+            && !v.trim().is_empty()
+            && match inline {
+                Inline::Always => true,
+                Inline::WithCredentials => url_carries_credentials(v),
+            }
+        {
+            let name = key.rsplit('.').next().unwrap_or(key);
+            let what = match inline {
+                Inline::Always => "is a secret written inline",
+                Inline::WithCredentials => "is a URL with credentials written inline",
+            };
+            // Point at the line of the value itself; never repeat the secret in the message.
+            let key_as_written = format!("{name}:");
+            let line = self
+                .text
+                .lines()
+                .position(|l| l.contains(&key_as_written) && l.contains(v.as_str()))
+                .map(|i| i as u64 + 1)
+                .or_else(|| locate(self.text, v))
+                .or_else(|| locate(self.text, &key_as_written));
+            self.errors.push(ConfigError {
+                file: self.file.to_path_buf(),
+                line,
+                key: key.to_string(),
+                message: format!(
+                    "{what}; put it in a file and set `{name}_file: /path/to/file`, or reference an environment variable: \
+                     `{name}: ${{{env}}}` (for development only, `[security] allow_inline_secrets = true` in lookout.toml accepts it)"
+                ),
+            });
+            // The value is there, only not allowed: no follow-on "missing" errors.
+            return Some(v.clone());
+        }
         match (value, file) {
             (Some(_), Some(_)) => {
                 self.err(key, key.rsplit('.').next().unwrap_or(key), "set the value or the _file variant, not both");
@@ -735,8 +815,13 @@ impl Config {
         Config::parse(Path::new("<default>"), text).expect("default alerting config is valid")
     }
 
-    /// Reads and checks a file.
+    /// Reads and checks a file; inline secrets are errors.
     pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
+        Config::load_with(file, LoadOptions::default())
+    }
+
+    /// Reads and checks a file with `options`.
+    pub fn load_with(file: &Path, options: LoadOptions) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(file).map_err(|e| {
             ConfigErrors(vec![ConfigError {
                 file: file.to_path_buf(),
@@ -745,11 +830,17 @@ impl Config {
                 message: format!("cannot read: {e}"),
             }])
         })?;
-        Config::parse(file, &text)
+        Config::parse_with(file, &text, options)
     }
 
-    /// Checks the text of a file; `file` names it in errors and anchors relative `*_file` paths.
+    /// Checks the text of a file; `file` names it in errors and anchors relative `*_file`
+    /// paths. Inline secrets are errors.
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
+        Config::parse_with(file, text, LoadOptions::default())
+    }
+
+    /// [`Config::parse`] with `options`.
+    pub fn parse_with(file: &Path, text: &str, options: LoadOptions) -> Result<Config, ConfigErrors> {
         let opts = serde_saphyr::options! { with_snippet: false };
         let raw: RawFile = if text.trim().is_empty() {
             RawFile::default()
@@ -766,6 +857,7 @@ impl Config {
             base: file.parent().map(Path::to_path_buf).unwrap_or_default(),
             errors: Vec::new(),
             warnings: Vec::new(),
+            options,
         };
         c.extra("", &raw.extra, FILE_IGNORED);
         if raw.extra.contains_key("templates") {
@@ -774,8 +866,9 @@ impl Config {
         let g = &raw.global;
         c.extra("global.", &g.extra, GLOBAL_IGNORED);
         let resolve_timeout = c.duration("global.resolve_timeout", &g.resolve_timeout).unwrap_or(Duration::from_secs(300));
-        let slack_url = c.secret("global.slack_api_url", &g.slack_api_url, &g.slack_api_url_file);
-        let smtp_password = c.secret("global.smtp_auth_password", &g.smtp_auth_password, &g.smtp_auth_password_file);
+        let slack_url = c.secret("global.slack_api_url", &g.slack_api_url, &g.slack_api_url_file, Inline::Always, "SLACK_API_URL");
+        let smtp_password =
+            c.secret("global.smtp_auth_password", &g.smtp_auth_password, &g.smtp_auth_password_file, Inline::Always, "SMTP_AUTH_PASSWORD");
 
         // Receivers.
         let mut receivers = BTreeMap::new();
@@ -794,7 +887,9 @@ impl Config {
             for (i, s) in r.slack_configs.iter().enumerate() {
                 let k = format!("{p}slack_configs[{i}].");
                 c.extra(&k, &s.extra, SLACK_IGNORED);
-                let url = c.secret(&format!("{k}api_url"), &s.api_url, &s.api_url_file).or_else(|| slack_url.clone());
+                let url = c
+                    .secret(&format!("{k}api_url"), &s.api_url, &s.api_url_file, Inline::Always, "SLACK_API_URL")
+                    .or_else(|| slack_url.clone());
                 match url {
                     Some(api_url) => integrations.push(Integration {
                         send_resolved: s.send_resolved.unwrap_or(false),
@@ -810,13 +905,14 @@ impl Config {
                     c.extra(
                         &format!("{k}tls_config."),
                         &t.extra,
-                        &["ca_file", "cert_file", "key_file", "server_name", "min_version", "max_version", "ca", "cert", "key"],
+                        &["cert_file", "key_file", "min_version", "max_version", "ca", "cert", "key"],
                     );
                 }
                 let smarthost = e.smarthost.clone().or_else(|| g.smtp_smarthost.clone());
                 let from = e.from.clone().or_else(|| g.smtp_from.clone());
-                let password =
-                    c.secret(&format!("{k}auth_password"), &e.auth_password, &e.auth_password_file).or_else(|| smtp_password.clone());
+                let password = c
+                    .secret(&format!("{k}auth_password"), &e.auth_password, &e.auth_password_file, Inline::Always, "SMTP_AUTH_PASSWORD")
+                    .or_else(|| smtp_password.clone());
                 let username = e.auth_username.clone().or_else(|| g.smtp_auth_username.clone());
                 let _ = (&e.auth_identity, &g.smtp_auth_identity);
                 let Some(to) = e.to.clone() else {
@@ -857,6 +953,23 @@ impl Config {
                     }
                     _ => None,
                 };
+                let ca_pem = match e.tls_config.as_ref().and_then(|t| t.ca_file.as_ref()) {
+                    None => None,
+                    Some(f) => {
+                        let p = c.base.join(f);
+                        match std::fs::read(&p) {
+                            Ok(b) if String::from_utf8_lossy(&b).contains("-----BEGIN CERTIFICATE-----") => Some(b),
+                            Ok(_) => {
+                                c.err(&format!("{k}tls_config.ca_file"), f, format!("{} holds no PEM certificate", p.display()));
+                                None
+                            }
+                            Err(err) => {
+                                c.err(&format!("{k}tls_config.ca_file"), f, format!("cannot read {}: {err}", p.display()));
+                                None
+                            }
+                        }
+                    }
+                };
                 integrations.push(Integration {
                     send_resolved: e.send_resolved.unwrap_or(false),
                     kind: IntegrationKind::Email(EmailConfig {
@@ -868,13 +981,15 @@ impl Config {
                         auth,
                         tls,
                         insecure_skip_verify: e.tls_config.as_ref().is_some_and(|t| t.insecure_skip_verify),
+                        ca_pem,
+                        server_name: e.tls_config.as_ref().and_then(|t| t.server_name.clone()),
                     }),
                 });
             }
             for (i, w) in r.webhook_configs.iter().enumerate() {
                 let k = format!("{p}webhook_configs[{i}].");
                 c.extra(&k, &w.extra, WEBHOOK_IGNORED);
-                match c.secret(&format!("{k}url"), &w.url, &w.url_file) {
+                match c.secret(&format!("{k}url"), &w.url, &w.url_file, Inline::WithCredentials, "WEBHOOK_URL") {
                     Some(url) if url.starts_with("http://") || url.starts_with("https://") => integrations.push(Integration {
                         send_resolved: w.send_resolved.unwrap_or(true),
                         kind: IntegrationKind::Webhook(WebhookConfig { url, max_alerts: w.max_alerts }),
@@ -885,7 +1000,7 @@ impl Config {
             }
             for (i, s) in r.sms_configs.iter().enumerate() {
                 let k = format!("{p}sms_configs[{i}].");
-                let token = c.secret(&format!("{k}auth_token"), &s.auth_token, &s.auth_token_file);
+                let token = c.secret(&format!("{k}auth_token"), &s.auth_token, &s.auth_token_file, Inline::Always, "TWILIO_AUTH_TOKEN");
                 let to = match &s.to {
                     OneOrMany::None => Vec::new(),
                     OneOrMany::One(t) => vec![t.clone()],
@@ -993,6 +1108,7 @@ impl Config {
             external_url,
             original: text.to_string(),
             warnings: c.warnings,
+            options,
         })
     }
 }
@@ -1167,7 +1283,11 @@ receivers:
 
     #[test]
     fn upstream_example_loads_with_inheritance_and_routing() {
-        let cfg = Config::parse(Path::new("alertmanager.yml"), AM).unwrap();
+        // Alertmanager's own example writes its secrets inline: refused, unless allowed.
+        let errs = Config::parse(Path::new("alertmanager.yml"), AM).unwrap_err();
+        let keys: Vec<_> = errs.0.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert_eq!(keys, [("global.slack_api_url", Some(8)), ("global.smtp_auth_password", Some(7))], "{errs}");
+        let cfg = Config::parse_with(Path::new("alertmanager.yml"), AM, LoadOptions { allow_inline_secrets: true }).unwrap();
         assert!(cfg.warnings.iter().any(|w| w.contains("pagerduty_configs")), "{:?}", cfg.warnings);
         assert_eq!(cfg.inhibit_rules.len(), 2);
         let r = &cfg.route;
@@ -1201,13 +1321,14 @@ receivers:
     fn extensions_sms_and_escalation() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+        std::fs::write(dir.path().join("slack"), "http://127.0.0.1:1/hook\n").unwrap();
         let text = r#"
 route:
   receiver: slack
   escalation_policy: page
 receivers:
   - name: slack
-    slack_configs: [{api_url: "http://127.0.0.1:1/hook"}]
+    slack_configs: [{api_url_file: slack}]
   - name: phone
     sms_configs:
       - api_url: http://127.0.0.1:2
@@ -1246,6 +1367,38 @@ escalation_policies:
         assert!(msg.contains("am.yml:5: route.routes[0].matchers[0]"), "{msg}");
         assert!(msg.contains("am.yml:10: receivers[0].webhook_configs[0].url"), "{msg}");
         assert!(msg.contains("am.yml:11: receivers[0].bogus_key: unknown key"), "{msg}");
+    }
+
+    #[test]
+    fn inline_secrets_are_refused_with_line_key_and_advice_unless_allowed() {
+        let text = "route:\n  receiver: a\nreceivers:\n  - name: a\n    slack_configs:\n      - api_url: https://hooks.slack.com/services/T/B/SECRET\n    webhook_configs:\n      - url: http://127.0.0.1:9/no-secret\n      - url: https://hooks.example.com/x?token=SECRET\n    sms_configs:\n      - account_sid: AC1\n        auth_token: SECRET\n        from: '1'\n        to: '2'\n";
+        let errs = Config::parse(Path::new("am.yml"), text).unwrap_err();
+        let got: Vec<_> = errs.0.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert_eq!(
+            got,
+            [
+                ("receivers[0].slack_configs[0].api_url", Some(6)),
+                ("receivers[0].webhook_configs[1].url", Some(9)),
+                ("receivers[0].sms_configs[0].auth_token", Some(12))
+            ],
+            "{errs}"
+        );
+        let msg = errs.to_string();
+        assert!(!msg.contains("SECRET"), "{msg}");
+        assert!(msg.contains("`api_url_file: /path/to/file`") && msg.contains("`api_url: ${SLACK_API_URL}`"), "{msg}");
+        assert!(msg.contains("`auth_token_file: /path/to/file`") && msg.contains("allow_inline_secrets = true"), "{msg}");
+        let cfg = Config::parse_with(Path::new("am.yml"), text, LoadOptions { allow_inline_secrets: true }).unwrap();
+        assert!(cfg.options.allow_inline_secrets);
+        assert_eq!(cfg.receivers["a"].integrations.len(), 4);
+    }
+
+    #[test]
+    fn urls_with_credentials() {
+        assert!(url_carries_credentials("https://user:pw@example.com/x"));
+        assert!(url_carries_credentials("https://example.com/x?api_key=1"));
+        assert!(url_carries_credentials("https://example.com/x?a=1&Signature=2"));
+        assert!(!url_carries_credentials("https://example.com/x?a=1"));
+        assert!(!url_carries_credentials("http://127.0.0.1:9/hook/user@x"));
     }
 
     #[test]

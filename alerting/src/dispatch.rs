@@ -993,7 +993,9 @@ mod tests {
 
     fn core(yaml: &str) -> (Core, Arc<Store>) {
         let store = Arc::new(Store::memory());
-        let cfg = Config::parse(std::path::Path::new("am.yml"), yaml).unwrap();
+        // The fixtures hold fake inline secrets (`auth_token: T`).
+        let dev = crate::config::LoadOptions { allow_inline_secrets: true };
+        let cfg = Config::parse_with(std::path::Path::new("am.yml"), yaml, dev).unwrap();
         (Core::new(Arc::new(cfg), store.clone(), "http://ui".into(), Telemetry::new(), T0).unwrap(), store)
     }
 

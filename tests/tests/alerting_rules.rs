@@ -176,12 +176,12 @@ fn alert_goes_pending_firing_resolved_and_reaches_alertmanager() {
     let r = get(&format!("{}/api/v1/rules", agg.url));
     let g = &r["data"]["groups"][0];
     assert_eq!(g["name"], "queues");
-    assert_eq!(g["interval"], 1.0);
+    assert_eq!(g["interval"], 1, "whole seconds as Prometheus writes them");
     assert_eq!(g["rules"][0]["type"], "recording");
     assert_eq!(g["rules"][0]["health"], "ok");
     assert_eq!(g["rules"][1]["type"], "alerting");
     assert_eq!(g["rules"][1]["state"], "firing");
-    assert_eq!(g["rules"][1]["duration"], 3.0);
+    assert_eq!(g["rules"][1]["duration"], 3);
     assert_eq!(g["rules"][1]["alerts"].as_array().unwrap().len(), 1);
     let only_rec = get(&format!("{}/api/v1/rules?type=record", agg.url));
     assert_eq!(only_rec["data"]["groups"][0]["rules"].as_array().unwrap().len(), 1);
@@ -325,4 +325,68 @@ fn rules_check_reports_file_line_and_exits_nonzero() {
     if let Ok(out) = Command::new("promtool").args(["check", "rules", bad.to_str().unwrap()]).output() {
         assert!(!out.status.success());
     }
+}
+
+/// `for` state across a SIGKILL and an outage longer than the PromQL lookback: the alert is
+/// pending (`for: 40s`), the aggregator is killed, stays down well past the lookback delta
+/// (3 s here), and on restart the alert takes its original active-since time back from
+/// `ALERTS_FOR_STATE` (read over the 1 h outage tolerance, the default) and fires 40 s after
+/// the original start — before a restarted timer could have fired.
+#[test]
+fn for_timer_survives_sigkill_and_an_outage_longer_than_the_lookback() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/restore.yml"),
+        "groups:\n  - name: restore\n    interval: 1s\n    rules:\n      - alert: LongPending\n        expr: vector(1)\n        for: 40s\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("lookout.toml");
+    std::fs::write(
+        &cfg,
+        "rule_files = [\"rules/*.yml\"]\n[rules]\nevaluation_interval_secs = 1\nfor_grace_period_secs = 1\n[metrics]\nlookback_delta_secs = 3\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let for_state = |agg: &Aggregator| -> Option<f64> {
+        let v = query(agg, "ALERTS_FOR_STATE{alertname=\"LongPending\"}");
+        v.first().map(|s| s["value"][1].as_str().unwrap().parse::<f64>().unwrap())
+    };
+    let state = |agg: &Aggregator| -> Option<String> {
+        alerts(agg).iter().find(|a| a["labels"]["alertname"] == "LongPending").map(|a| a["state"].as_str().unwrap().to_string())
+    };
+
+    let agg = Aggregator::start(&data, free_port(), &["--config", cfg.to_str().unwrap()]);
+    let since = wait_for("the alert to be pending with ALERTS_FOR_STATE", Duration::from_secs(30), || for_state(&agg));
+    assert_eq!(state(&agg).as_deref(), Some("pending"));
+    // A few more evaluations write ALERTS_FOR_STATE again, then the crash.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(state(&agg).as_deref(), Some("pending"));
+    agg.proc.kill9();
+    let crashed = now_ms() as f64 / 1000.0;
+
+    // Down for more than twice the lookback: an instant selector no longer sees the series.
+    std::thread::sleep(Duration::from_secs(8));
+    let agg = Aggregator::start(&data, free_port(), &["--config", cfg.to_str().unwrap()]);
+    let restarted = now_ms() as f64 / 1000.0;
+    assert!(restarted - crashed >= 8.0);
+    assert!(restarted < since + 40.0, "the restart must come before the original firing time (took too long)");
+
+    // The restored start, not the restart time, is what the new process writes.
+    let restored =
+        wait_for("ALERTS_FOR_STATE to carry the original start", Duration::from_secs(20), || for_state(&agg).filter(|v| *v == since));
+    assert_eq!(restored, since);
+    assert_eq!(state(&agg).as_deref(), Some("pending"));
+
+    // It fires at since + 40 s; a restarted timer would not fire before restarted + 40 s.
+    let deadline = restarted + 38.0;
+    let fired_at = loop {
+        let now = now_ms() as f64 / 1000.0;
+        if state(&agg).as_deref() == Some("firing") {
+            break now;
+        }
+        assert!(now < deadline, "not firing {:.1} s after the original start (restart {:.1} s after it)", now - since, restarted - since);
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(fired_at >= since + 40.0, "fired {:.1} s after the original start, before `for` elapsed", fired_at - since);
 }

@@ -26,10 +26,14 @@ impl Notifier {
     fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, Error> {
         let c = &self.cfg;
         let params = || {
-            TlsParameters::builder(c.host.clone())
-                .dangerous_accept_invalid_certs(c.insecure_skip_verify)
-                .build()
-                .map_err(|e| Error::fatal(format!("email: TLS setup: {e}")))
+            let mut b = TlsParameters::builder(c.server_name.clone().unwrap_or_else(|| c.host.clone()))
+                .dangerous_accept_invalid_certs(c.insecure_skip_verify);
+            if let Some(pem) = &c.ca_pem {
+                let cert = lettre::transport::smtp::client::Certificate::from_pem(pem)
+                    .map_err(|e| Error::fatal(format!("email: tls_config.ca_file: {e}")))?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build().map_err(|e| Error::fatal(format!("email: TLS setup: {e}")))
         };
         let tls = match c.tls {
             TlsMode::None => Tls::None,

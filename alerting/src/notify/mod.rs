@@ -260,6 +260,8 @@ mod conformance {
                 auth: Some(("user".into(), SECRET.into())),
                 tls: TlsMode::None,
                 insecure_skip_verify: false,
+                ca_pem: None,
+                server_name: None,
             }),
         ]
     }

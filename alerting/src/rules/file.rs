@@ -777,12 +777,41 @@ groups:
             ("r.yml:6:17", "invalid recording rule name: not a metric"),
             ("r.yml:10:14", "for \"5 minutes\""),
             ("r.yml:12:24", "invalid label name: \"bad-label\""),
-            ("r.yml:14:20", "annotation \"summary\": template: unclosed action"),
+            ("r.yml:14:20", "annotation \"summary\": template: line 1: unclosed action"),
             ("r.yml:17:14", "invalid field 'for' in recording rule"),
             ("r.yml:18:11", "groupname \"a\" is repeated"),
             ("r.yml:20:9", "field 'expr' must be set"),
             ("r.yml:21:9", "field 'window' must be set"),
             ("r.yml:23:20", "threshold \"more than 5\""),
+        ];
+        assert_eq!(lines.len(), want.len(), "{err}");
+        for (line, (pos, msg)) in lines.iter().zip(want) {
+            assert!(line.starts_with(&format!("{pos}: ")) && line.contains(msg), "want {pos} {msg}, got {line}");
+        }
+    }
+
+    #[test]
+    fn template_syntax_errors_are_reported_with_file_line_and_reason() {
+        let text = r#"groups:
+  - name: t
+    rules:
+      - alert: A
+        expr: up == 0
+        labels:
+          tier: '{{ if gt $value 1.0 }}high'
+        annotations:
+          ok: '{{ range $k, $v := $labels }}{{ $k }}{{ else }}none{{ end }}{{ with query "up" }}{{ . | first | value }}{{ end }}'
+          unknown: '{{ humanise $value }}'
+          stray: "fine\n{{ end }}"
+          refused: '{{ define "x" }}{{ end }}'
+"#;
+        let err = check(text).unwrap_err();
+        let lines: Vec<&str> = err.lines().collect();
+        let want = [
+            ("r.yml:7:17", "label \"tier\": template: line 1: unexpected EOF"),
+            ("r.yml:12:20", "annotation \"refused\": template: line 1: {{define}} is not supported"),
+            ("r.yml:11:18", "annotation \"stray\": template: line 2: unexpected {{end}}"),
+            ("r.yml:10:20", "annotation \"unknown\": template: line 1: function \"humanise\" not defined"),
         ];
         assert_eq!(lines.len(), want.len(), "{err}");
         for (line, (pos, msg)) in lines.iter().zip(want) {

@@ -150,6 +150,13 @@ pub struct Deps {
     pub external_url: String,
     /// Least time between two sends of an unchanged alert.
     pub resend_delay: Duration,
+    /// How far back `ALERTS_FOR_STATE` is read to restore `for` timers after a restart
+    /// (Prometheus's `--rules.alert.for-outage-tolerance`, default 1h).
+    pub for_outage_tolerance: Duration,
+    /// After a restart, a restored alert that was still pending fires no sooner than
+    /// `min(this, for)` after the first evaluation (Prometheus's
+    /// `--rules.alert.for-grace-period`, default 10m).
+    pub for_grace_period: Duration,
 }
 
 /// A group with its rules' state.
@@ -235,35 +242,43 @@ impl Group {
 
 /// After a restart, a pending alert takes its active-since time back from the `ALERTS_FOR_STATE`
 /// series the previous process wrote, so a `for` timer resumes instead of starting over (as
-/// Prometheus's `RestoreForState`). The series is read with the lookback delta just before this
-/// evaluation, so a restart longer than the lookback (5 minutes by default) or an alert that had
-/// resolved (its series ended with a stale marker) restores nothing. Unlike Prometheus, the time
-/// the process was down counts as time pending.
+/// Prometheus's `RestoreForState`). The series' last sample is read over the outage tolerance
+/// before this evaluation; an alert whose series ended with a stale marker (it had resolved)
+/// restores nothing. Unlike Prometheus, the time the process was down counts as time pending:
+/// the alert fires when it would have without the restart, except that one still pending when
+/// the previous process stopped fires no sooner than `min(for_grace_period, for)` after this
+/// evaluation (so a restart after a long outage does not fire on data still arriving).
 fn restore_for_state(rule: &mut Rule, ts: i64, deps: &Deps) {
     let Kind::Alert { for_, .. } = rule.spec.kind else { return };
     if for_.is_zero() || rule.active.is_empty() {
         return;
     }
-    let sel = format!("ALERTS_FOR_STATE{{alertname={:?}}}", rule.spec.name);
-    let found = match deps.query.query(&sel, ts - 1) {
+    let hold = for_.as_millis() as i64;
+    let grace = (deps.for_grace_period.as_millis() as i64).min(hold);
+    let tolerance = (deps.for_outage_tolerance.as_millis() as i64).max(1);
+    let found = match deps.query.last_samples("ALERTS_FOR_STATE", "alertname", &rule.spec.name, ts - tolerance, ts - 1) {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(rule = %rule.spec.name, error = %e, "cannot read ALERTS_FOR_STATE to restore for state");
             return;
         }
     };
-    for (mut labels, v) in found {
+    for (mut labels, down_at, v) in found {
         labels.remove("__name__");
         let fp = fingerprint(&labels);
-        if let Some(a) = rule.active.get_mut(&fp)
-            && a.state == AlertState::Pending
-            && v.is_finite()
-        {
-            let restored = (v as i64).saturating_mul(1000);
-            if restored < a.active_at {
-                tracing::info!(rule = %rule.spec.name, alert = %fp, active_since = restored, "restored for state");
-                a.active_at = restored;
-            }
+        let Some(a) = rule.active.get_mut(&fp) else { continue };
+        // A stale marker (or any non-number) means the alert was not active any more.
+        if a.state != AlertState::Pending || !v.is_finite() {
+            continue;
+        }
+        let mut restored = (v as i64).saturating_mul(1000);
+        if restored + hold > down_at {
+            // Still pending when the previous process stopped: not before the grace period.
+            restored = restored.max(ts + grace - hold);
+        }
+        if restored < a.active_at {
+            tracing::info!(rule = %rule.spec.name, alert = %fp, active_since = restored, "restored for state");
+            a.active_at = restored;
         }
     }
 }
@@ -359,15 +374,27 @@ fn alert(
     deps: &Deps,
 ) -> Result<(), String> {
     let mut seen: HashSet<String> = HashSet::new();
-    let mut template_err = None;
-    for (mut elem_labels, value) in vector {
+    let rule_name = rule.spec.name.clone();
+    for (sample_labels, value) in vector {
+        // As Prometheus: templates see the sample's labels, `__name__` included (a filter
+        // like `x > 1` keeps it); the alert's labels do not have it.
+        let mut elem_labels = sample_labels.clone();
         elem_labels.remove("__name__");
-        let data = Data { labels: &elem_labels, value, external_labels: &deps.external_labels, external_url: &deps.external_url };
-        let mut expand_all = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        let data = Data {
+            labels: &sample_labels,
+            value,
+            external_labels: &deps.external_labels,
+            external_url: &deps.external_url,
+            query: Some(&*deps.query),
+            ts_ms: ts,
+            name: &rule_name,
+        };
+        let expand_all = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
             m.iter()
                 .map(|(k, t)| {
+                    // As Prometheus: the text becomes the error, the rule stays healthy.
                     let v = expand(t, &data).unwrap_or_else(|e| {
-                        template_err.get_or_insert_with(|| format!("error expanding template {k:?}: {e}"));
+                        tracing::warn!(rule = %rule_name, template = %k, error = %e, "expanding alert template failed");
                         format!("<error expanding template: {e}>")
                     });
                     (k.clone(), v)
@@ -449,10 +476,7 @@ fn alert(
         rule.active.clear();
         return Err(format!("exceeded limit of {limit} with {active_pending} alerts"));
     }
-    match template_err {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// `ALERTS` and `ALERTS_FOR_STATE` for every pending or firing alert.
@@ -537,6 +561,18 @@ mod tests {
             }
             Ok(self.results.lock().unwrap().get(expr).cloned().unwrap_or_default())
         }
+        fn last_samples(&self, metric: &str, name: &str, value: &str, start: i64, end: i64) -> Result<Vec<(LabelSet, i64, f64)>, String> {
+            let mut last: HashMap<LabelSet, (i64, f64)> = HashMap::new();
+            for (l, t, v) in self.appended.lock().unwrap().iter() {
+                if l["__name__"] == metric && l.get(name).map(String::as_str) == Some(value) && (start..=end).contains(t) {
+                    let e = last.entry(l.clone()).or_insert((*t, *v));
+                    if *t >= e.0 {
+                        *e = (*t, *v);
+                    }
+                }
+            }
+            Ok(last.into_iter().map(|(l, (t, v))| (l, t, v)).collect())
+        }
     }
     impl Appender for World {
         fn append(&self, s: Vec<(LabelSet, i64, f64)>) -> Result<(), String> {
@@ -570,6 +606,8 @@ mod tests {
             external_labels: ls(&[("cluster", "eu1")]),
             external_url: "http://lookout:9400".into(),
             resend_delay: Duration::from_secs(60),
+            for_outage_tolerance: Duration::from_secs(3600),
+            for_grace_period: Duration::from_secs(600),
         };
         (Group::new(specs.into_iter().next().unwrap(), Duration::from_secs(60)), deps, w)
     }
@@ -750,17 +788,87 @@ mod tests {
         assert_eq!(a.annotations["summary"], "51 errors in api");
     }
 
+    /// What a previous process wrote: `ALERTS_FOR_STATE` of alert `A{i="1"}` active since
+    /// `since`, every minute from `since` to `down` (and a stale marker at `down` if `resolved`).
+    fn previous_process(w: &World, since: i64, down: i64, resolved: bool) {
+        let l = ls(&[("__name__", "ALERTS_FOR_STATE"), ("alertname", "A"), ("i", "1")]);
+        let mut app = w.appended.lock().unwrap();
+        let mut t = since;
+        while t <= down {
+            app.push((l.clone(), t, (since / 1000) as f64));
+            t += MIN;
+        }
+        if resolved {
+            app.push((l, down, f64::from_bits(STALE_NAN)));
+        }
+    }
+
+    fn restarted(for_: &str, grace_min: u64) -> (Group, Deps, Arc<World>) {
+        let (g, mut deps, w) = setup(&format!("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: x\n    for: {for_}\n"));
+        deps.for_grace_period = Duration::from_secs(grace_min * 60);
+        set(&w, "x", vec![(ls(&[("i", "1")]), 1.0)]);
+        (g, deps, w)
+    }
+
+    fn state_at(g: &mut Group, deps: &Deps, t: i64) -> AlertState {
+        g.eval(t, deps);
+        g.rules[0].state()
+    }
+
     #[test]
     fn for_state_is_restored_after_restart() {
-        let (mut g, deps, w) = setup("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: x\n    for: 10m\n");
-        set(&w, "x", vec![(ls(&[("i", "1")]), 1.0)]);
-        // What the previous process wrote: active since minute 0.
-        set(&w, "ALERTS_FOR_STATE{alertname=\"A\"}", vec![(ls(&[("__name__", "ALERTS_FOR_STATE"), ("alertname", "A"), ("i", "1")]), 0.0)]);
-        g.eval(8 * MIN, &deps);
+        // Pending since minute 0, down at minute 5, back at minute 8 (grace 1m < remaining).
+        let (mut g, deps, w) = restarted("10m", 1);
+        previous_process(&w, 0, 5 * MIN, false);
+        assert_eq!(state_at(&mut g, &deps, 8 * MIN), AlertState::Pending);
         assert_eq!(g.rules[0].active.values().next().unwrap().active_at, 0);
-        assert_eq!(g.rules[0].state(), AlertState::Pending);
-        g.eval(10 * MIN, &deps);
-        assert_eq!(g.rules[0].state(), AlertState::Firing, "10 minutes after the restored start");
+        assert_eq!(state_at(&mut g, &deps, 9 * MIN), AlertState::Pending);
+        assert_eq!(state_at(&mut g, &deps, 10 * MIN), AlertState::Firing, "10 minutes after the restored start");
+    }
+
+    #[test]
+    fn for_state_survives_an_outage_up_to_the_tolerance() {
+        // for 1h, pending since 0, down at minute 10, back at minute 50 (far beyond the 5m
+        // lookback, within the 1h tolerance): fires at minute 60, not 110.
+        let (mut g, deps, w) = restarted("1h", 10);
+        previous_process(&w, 0, 10 * MIN, false);
+        assert_eq!(state_at(&mut g, &deps, 50 * MIN), AlertState::Pending);
+        assert_eq!(g.rules[0].active.values().next().unwrap().active_at, 0);
+        assert_eq!(state_at(&mut g, &deps, 59 * MIN), AlertState::Pending);
+        assert_eq!(state_at(&mut g, &deps, 60 * MIN), AlertState::Firing);
+
+        // Back after more than the tolerance: the timer starts over.
+        let (mut g, deps, w) = restarted("1h", 10);
+        previous_process(&w, 0, 10 * MIN, false);
+        assert_eq!(state_at(&mut g, &deps, 71 * MIN), AlertState::Pending);
+        assert_eq!(g.rules[0].active.values().next().unwrap().active_at, 71 * MIN);
+        assert_eq!(state_at(&mut g, &deps, 130 * MIN), AlertState::Pending);
+        assert_eq!(state_at(&mut g, &deps, 131 * MIN), AlertState::Firing);
+    }
+
+    #[test]
+    fn for_state_is_not_restored_from_a_resolved_alert() {
+        let (mut g, deps, w) = restarted("1h", 10);
+        previous_process(&w, 0, 10 * MIN, true);
+        assert_eq!(state_at(&mut g, &deps, 20 * MIN), AlertState::Pending);
+        assert_eq!(g.rules[0].active.values().next().unwrap().active_at, 20 * MIN, "the stale marker says it had resolved");
+    }
+
+    #[test]
+    fn grace_period_delays_an_alert_that_would_fire_right_after_the_restart() {
+        // for 1h, pending since 0, down at minute 50, back at minute 58: without the grace it
+        // would fire at 60; with a 10m grace not before 68.
+        let (mut g, deps, w) = restarted("1h", 10);
+        previous_process(&w, 0, 50 * MIN, false);
+        assert_eq!(state_at(&mut g, &deps, 58 * MIN), AlertState::Pending);
+        assert_eq!(state_at(&mut g, &deps, 67 * MIN), AlertState::Pending);
+        assert_eq!(state_at(&mut g, &deps, 68 * MIN), AlertState::Firing);
+
+        // One that was already firing when the process stopped fires again at once.
+        let (mut g, deps, w) = restarted("1h", 10);
+        previous_process(&w, 0, 65 * MIN, false);
+        assert_eq!(state_at(&mut g, &deps, 70 * MIN), AlertState::Pending);
+        assert_eq!(state_at(&mut g, &deps, 71 * MIN), AlertState::Firing);
     }
 
     #[test]

@@ -150,8 +150,8 @@ impl Manager {
                                     "state": r.state().as_str(),
                                     "name": r.spec.name,
                                     "query": r.spec.query_text(),
-                                    "duration": for_.as_secs_f64(),
-                                    "keepFiringFor": keep_firing_for.as_secs_f64(),
+                                    "duration": seconds(*for_),
+                                    "keepFiringFor": seconds(*keep_firing_for),
                                     "labels": r.spec.labels,
                                     "annotations": r.spec.annotations,
                                     "alerts": alerts.into_iter().map(alert_json).collect::<Vec<_>>(),
@@ -163,7 +163,7 @@ impl Manager {
                         if let Some(e) = &r.health.error {
                             v["lastError"] = json!(e);
                         }
-                        v["evaluationTime"] = json!(r.health.duration.as_secs_f64());
+                        v["evaluationTime"] = seconds(r.health.duration);
                         v["lastEvaluation"] = json!(r.health.last_eval_ms.map(rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()));
                         v["type"] = json!(if matches!(r.spec.kind, Kind::Record) { "recording" } else { "alerting" });
                         v
@@ -173,9 +173,9 @@ impl Manager {
                     "name": g.spec.name,
                     "file": g.spec.file.display().to_string(),
                     "rules": rules,
-                    "interval": g.interval.as_secs_f64(),
+                    "interval": seconds(g.interval),
                     "limit": g.spec.limit,
-                    "evaluationTime": g.health.duration.as_secs_f64(),
+                    "evaluationTime": seconds(g.health.duration),
                     "lastEvaluation": g.health.last_eval_ms.map(rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                 })
             })
@@ -218,6 +218,13 @@ impl Manager {
         let rules: usize = gs.iter().map(|g| g.rules.len()).sum();
         format!("{} groups, {rules} rules, default interval {}", gs.len(), fmt_duration(self.opts.default_interval))
     }
+}
+
+/// Seconds as Prometheus's API writes a Go `float64`: whole numbers without a fraction (`3`,
+/// not `3.0`), so clients comparing the JSON see the same document.
+fn seconds(d: Duration) -> Value {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 && s < 1e15 { json!(s as u64) } else { json!(s) }
 }
 
 fn alert_json(a: &super::group::Alert) -> Value {

@@ -37,6 +37,17 @@ pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 pub trait QueryFn: Send + Sync {
     /// Evaluates `expr` at `t_ms`.
     fn query(&self, expr: &str, t_ms: i64) -> Result<Vec<(LabelSet, f64)>, String>;
+
+    /// The last raw sample in `[start_ms, end_ms]` (a stale marker included) of each series
+    /// named `metric` with the label `name = value`: `(labels incl. __name__, t_ms, value)`.
+    /// Restoring `for` state after a restart reads `ALERTS_FOR_STATE` this way, over the outage
+    /// tolerance. The default asks [`query`](Self::query) for the selector at `end_ms`, which
+    /// sees only the lookback delta and skips stale markers; the aggregator reads its TSDB.
+    fn last_samples(&self, metric: &str, name: &str, value: &str, start_ms: i64, end_ms: i64) -> Result<Vec<(LabelSet, i64, f64)>, String> {
+        let _ = start_ms;
+        let sel = format!("{metric}{{{name}={value:?}}}");
+        Ok(self.query(&sel, end_ms)?.into_iter().map(|(l, v)| (l, end_ms, v)).collect())
+    }
 }
 
 /// Counts log lines matching `query` with timestamps in `[start_ms, end_ms)`, per distinct
