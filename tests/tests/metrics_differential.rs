@@ -1,25 +1,22 @@
 //! Differential test: the same generated series go into a real Prometheus (the Debian package,
 //! started here on loopback with its remote-write receiver) and into Lookout, both through
 //! remote_write; a broad query set then runs through both HTTP APIs, instant and range, and
-//! every result must be equal (labels exactly, values within a relative 1e-9).
+//! every result must be equal (labels exactly, values within a relative 1e-9). Lookout runs
+//! twice: once answering from its head, once with most of the data cut into blocks on disk and
+//! restarted (blocks read from their files, the head from its WAL).
 //!
 //! Without a `prometheus` binary (scripts/install-test-deps.sh installs it) the test says so and
 //! passes, as there is nothing to compare with.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tests::remote_write::{STALE_NAN, Series, body, labels, post};
-use tests::{Aggregator, Proc, client, free_port, prom_api, wait_for};
+use tests::{Aggregator, client, free_port, metric, prom_api, wait_for};
 
 const STEP_MS: i64 = 15_000;
 const STEPS: i64 = 200; // 50 minutes
-
-fn prometheus_binary() -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| PathBuf::from(d).join("prometheus")).find(|p| p.is_file())
-}
 
 /// A tiny deterministic generator (no dependency, same data every run).
 struct Lcg(u64);
@@ -262,46 +259,9 @@ fn compare(what: &str, prom: &Value, ours: &Value, problems: &mut Vec<String>) {
     }
 }
 
-#[test]
-fn promql_results_equal_prometheus() {
-    let Some(prom_bin) = prometheus_binary() else {
-        // In CI the install script provides it, so its absence is a failure there.
-        assert!(std::env::var_os("CI").is_none(), "no `prometheus` binary on PATH; scripts/install-test-deps.sh installs it");
-        eprintln!("SKIPPED: no `prometheus` binary on PATH (scripts/install-test-deps.sh installs it)");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("prometheus.yml");
-    std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n").unwrap();
-    let prom_port = free_port();
-    let listen = format!("127.0.0.1:{prom_port}");
-    let storage = dir.path().join("prom-data");
-    let _prom = Proc::start(
-        &prom_bin,
-        &[
-            &format!("--config.file={}", cfg.display()),
-            &format!("--storage.tsdb.path={}", storage.display()),
-            &format!("--web.listen-address={listen}"),
-            "--web.enable-remote-write-receiver",
-        ],
-        dir.path(),
-        &dir.path().join("prometheus.log"),
-    );
-    let prom = format!("http://{listen}");
-    let c = client();
-    wait_for("prometheus to become ready", Duration::from_secs(60), || {
-        c.get(format!("{prom}/-/ready")).send().ok().filter(|r| r.status().is_success()).map(|_| ())
-    });
-    let agg = Aggregator::start(&dir.path().join("lookout-data"), free_port(), &[]);
-
-    // Inside Prometheus's head range: the last 55 minutes, aligned to the minute.
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
-    let t0 = (now / 60_000) * 60_000 - 55 * 60_000;
-    let data = generate(t0);
-    write_all(&prom, &data, t0);
-    write_all(&agg.url, &data, t0);
-
-    let mut problems = Vec::new();
+/// Runs every query (instant at three times, range at two steps) and the metadata endpoints
+/// against both servers; differences go to `problems`, named with `who`.
+fn compare_all(prom: &str, ours: &str, who: &str, t0: i64, problems: &mut Vec<String>) {
     let secs = |ms: i64| format!("{}", ms as f64 / 1000.0);
     let instants = [t0 + 10 * 60_000, t0 + 25 * 60_000 + 7_000, t0 + 49 * 60_000 + 59_000];
     let mut queries: Vec<String> = QUERIES.iter().map(|q| q.to_string()).collect();
@@ -309,15 +269,15 @@ fn promql_results_equal_prometheus() {
     for q in &queries {
         for &t in &instants {
             let params = [("query", q.as_str()), ("time", &secs(t))];
-            let (_, p) = prom_api(&prom, "/api/v1/query", &params);
-            let (_, o) = prom_api(&agg.url, "/api/v1/query", &params);
-            compare(&format!("{q} @ {t}"), &p, &o, &mut problems);
+            let (_, p) = prom_api(prom, "/api/v1/query", &params);
+            let (_, o) = prom_api(ours, "/api/v1/query", &params);
+            compare(&format!("{who}: {q} @ {t}"), &p, &o, problems);
         }
         for (start, end, step) in [(t0 + 5 * 60_000, t0 + 49 * 60_000, "60"), (t0, t0 + 50 * 60_000, "37")] {
             let params = [("query", q.as_str()), ("start", &secs(start)), ("end", &secs(end)), ("step", step)];
-            let (_, p) = prom_api(&prom, "/api/v1/query_range", &params);
-            let (_, o) = prom_api(&agg.url, "/api/v1/query_range", &params);
-            compare(&format!("{q} range step {step}"), &p, &o, &mut problems);
+            let (_, p) = prom_api(prom, "/api/v1/query_range", &params);
+            let (_, o) = prom_api(ours, "/api/v1/query_range", &params);
+            compare(&format!("{who}: {q} range step {step}"), &p, &o, problems);
         }
     }
     // Metadata endpoints agree too.
@@ -326,23 +286,62 @@ fn promql_results_equal_prometheus() {
         ("/api/v1/series", vec![("match[]", "node_temp"), ("match[]", "flappy")]),
         ("/api/v1/series", vec![("match[]", "{job=\"api\", le=\"+Inf\"}")]),
     ] {
-        let (_, p) = prom_api(&prom, path, &params);
-        let (_, o) = prom_api(&agg.url, path, &params);
+        let (_, p) = prom_api(prom, path, &params);
+        let (_, o) = prom_api(ours, path, &params);
         let sorted = |v: &Value| {
             let mut a: Vec<String> = v["data"].as_array().map(|a| a.iter().map(|x| x.to_string()).collect()).unwrap_or_default();
             a.sort();
             a
         };
         if sorted(&p) != sorted(&o) {
-            problems.push(format!("{path} {params:?}: prometheus {p} vs lookout {o}"));
+            problems.push(format!("{who}: {path} {params:?}: prometheus {p} vs lookout {o}"));
         }
     }
     for name in ["instance", "__name__", "le"] {
         let get = |base: &str| -> Value { client().get(format!("{base}/api/v1/label/{name}/values")).send().unwrap().json().unwrap() };
-        let (p, o) = (get(&prom), get(&agg.url));
+        let (p, o) = (get(prom), get(ours));
         if p["data"] != o["data"] {
-            problems.push(format!("label values {name}: prometheus {p} vs lookout {o}"));
+            problems.push(format!("{who}: label values {name}: prometheus {p} vs lookout {o}"));
         }
     }
+}
+
+#[test]
+fn promql_results_equal_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n").unwrap();
+    // In CI the install script provides it, so its absence is a failure there.
+    let Some((_prom, prom)) = tests::start_prometheus(dir.path(), &cfg) else { return };
+    let agg = Aggregator::start(&dir.path().join("lookout-data"), free_port(), &[]);
+    // The same data once more into a Lookout that cuts 10-minute blocks (and compacts them), so
+    // that most of it is answered from blocks on disk rather than from the head.
+    let blocks_cfg = dir.path().join("blocks.toml");
+    std::fs::write(&blocks_cfg, "[metrics]\nblock_range_secs = 600\nout_of_order_window_secs = 300\n").unwrap();
+    let blocks_dir = dir.path().join("lookout-blocks");
+    let blocks_args = ["--config", blocks_cfg.to_str().unwrap()];
+    let blocks_port = free_port();
+    let blocks = Aggregator::start(&blocks_dir, blocks_port, &blocks_args);
+
+    // Inside Prometheus's head range: the last 55 minutes, aligned to the minute.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let t0 = (now / 60_000) * 60_000 - 55 * 60_000;
+    let data = generate(t0);
+    write_all(&prom, &data, t0);
+    write_all(&agg.url, &data, t0);
+    write_all(&blocks.url, &data, t0);
+
+    // The head keeps 1.5 block ranges: the 40 minutes before are cut into blocks. Then a restart,
+    // so the blocks are read from their files (and the head from its WAL).
+    wait_for("two blocks cut", std::time::Duration::from_secs(60), || (metric(&blocks.url, "lookout_tsdb_blocks ") >= 2.0).then_some(()));
+    let status = blocks.proc.stop_with(libc::SIGTERM, std::time::Duration::from_secs(30));
+    assert!(status.success(), "lookout exited with {status}");
+    let blocks = Aggregator::start(&blocks_dir, blocks_port, &blocks_args);
+    let cut = metric(&blocks.url, "lookout_tsdb_blocks ");
+    assert!(cut >= 2.0, "blocks after the restart: {cut}");
+
+    let mut problems = Vec::new();
+    compare_all(&prom, &agg.url, "head", t0, &mut problems);
+    compare_all(&prom, &blocks.url, "blocks", t0, &mut problems);
     assert!(problems.is_empty(), "{} differences from Prometheus:\n{}", problems.len(), problems.join("\n"));
 }

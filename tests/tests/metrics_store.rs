@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tests::remote_write::{body, labels};
-use tests::{Aggregator, client, free_port, prom_api};
+use tests::{Aggregator, client, free_port, metric, prom_api};
 
 const SERIES: usize = 20;
 /// Synthetic scrape time of request `i`: one second apart, so blocks of 20 s are cut every 20
@@ -44,11 +44,6 @@ fn send(url: &str, i: i64) -> bool {
         .timeout(Duration::from_secs(10))
         .send();
     matches!(r, Ok(r) if r.status().as_u16() == 204)
-}
-
-fn metric(url: &str, name: &str) -> f64 {
-    let text = client().get(format!("{url}/metrics")).send().unwrap().text().unwrap();
-    text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
 #[test]

@@ -19,6 +19,97 @@ pub(super) fn exec(msg: impl Into<String>) -> QueryError {
     QueryError::Execution(msg.into())
 }
 
+/// Hasher for label-set addresses (already unique integers: mixing, not SipHash, suffices).
+#[derive(Default)]
+pub(super) struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+}
+
+pub(super) type AddrHash = std::hash::BuildHasherDefault<AddrHasher>;
+
+/// Label work that a range query would otherwise repeat at every step, done once per series
+/// and query: the name-dropped form of a label set and its aggregation group key. Results are
+/// interned (equal label sets share one allocation), so groups and duplicate label sets can be
+/// found by address instead of by hashing strings. Keys are label-set addresses
+/// ([`Labels::addr`]); each entry holds a clone of its key, so an address cannot be reused for
+/// other labels while the cache lives (one query).
+#[derive(Default)]
+pub(super) struct LabelCache {
+    canonical: HashMap<usize, (Labels, Labels), AddrHash>,
+    dropped: HashMap<usize, (Labels, Labels), AddrHash>,
+    grouped: HashMap<(usize, usize), (Labels, Labels), AddrHash>,
+    interned: HashSet<Labels>,
+}
+
+impl LabelCache {
+    fn intern(&mut self, l: Labels) -> Labels {
+        if let Some(x) = self.interned.get(&l) {
+            return x.clone();
+        }
+        self.interned.insert(l.clone());
+        l
+    }
+
+    /// The interned label set equal to `l`.
+    pub fn canon(&mut self, l: &Labels) -> Labels {
+        if let Some((_, c)) = self.canonical.get(&l.addr()) {
+            return c.clone();
+        }
+        let c = self.intern(l.clone());
+        self.canonical.insert(l.addr(), (l.clone(), c.clone()));
+        c
+    }
+
+    /// `l` without `__name__`, interned.
+    pub fn drop_name(&mut self, l: &Labels) -> Labels {
+        if let Some((_, d)) = self.dropped.get(&l.addr()) {
+            return d.clone();
+        }
+        let d = self.intern(drop_name(l));
+        self.dropped.insert(l.addr(), (l.clone(), d.clone()));
+        d
+    }
+
+    /// The group key of `l` under `modifier` (of the aggregation at address `node`), interned.
+    fn group(&mut self, node: usize, l: &Labels, modifier: Option<&LabelModifier>) -> Labels {
+        if let Some((_, g)) = self.grouped.get(&(node, l.addr())) {
+            return g.clone();
+        }
+        let g = self.intern(group_key(l, modifier));
+        self.grouped.insert((node, l.addr()), (l.clone(), g.clone()));
+        g
+    }
+}
+
+/// [`check_unique`] for vectors whose label sets are all interned by one [`LabelCache`]:
+/// equal label sets are the same allocation.
+pub(super) fn check_unique_interned(v: Vec<Sample>) -> Result<Vec<Sample>> {
+    if v.len() > 1 {
+        let mut seen: HashSet<usize, AddrHash> = HashSet::with_capacity_and_hasher(v.len(), AddrHash::default());
+        for s in &v {
+            if !seen.insert(s.labels.addr()) {
+                return Err(exec("vector cannot contain metrics with the same labelset"));
+            }
+        }
+    }
+    Ok(v)
+}
+
 pub(super) struct Evaluator<'a> {
     pub engine: &'a Engine,
     head: &'a Db,
@@ -36,6 +127,10 @@ pub(super) struct Evaluator<'a> {
     deadline: std::time::Instant,
     /// A limit hit while fetching (selectors cannot return errors): reported by `check`.
     pub limit: Option<QueryError>,
+    /// Label work done once per series for all steps.
+    pub labels: LabelCache,
+    /// Per selector node: per series `(window start, window end)` positions of the last step.
+    cursors: HashMap<usize, Vec<(usize, usize)>, AddrHash>,
 }
 
 fn ms(d: std::time::Duration) -> i64 {
@@ -108,7 +203,20 @@ impl<'a> Evaluator<'a> {
             None => (i64::MIN, i64::MAX),
         };
         let deadline = std::time::Instant::now() + engine.timeout;
-        Evaluator { engine, head, start, end, cache: HashMap::new(), mint, maxt, loaded: 0, deadline, limit: None }
+        Evaluator {
+            engine,
+            head,
+            start,
+            end,
+            cache: HashMap::new(),
+            mint,
+            maxt,
+            loaded: 0,
+            deadline,
+            limit: None,
+            labels: LabelCache::default(),
+            cursors: HashMap::default(),
+        }
     }
 
     /// The first limit hit (samples or deadline), if any.
@@ -176,9 +284,10 @@ impl<'a> Evaluator<'a> {
         let rt = self.at_time(&vs.at, t) - offset_ms(&vs.offset);
         let lookback = self.engine.lookback_ms;
         let series = self.series(vs);
+        let mut cursors = self.take_cursors(vs, series.len());
         let mut out = Vec::new();
-        for s in series.iter() {
-            let i = s.samples.partition_point(|&(ts, _)| ts <= rt);
+        for (s, c) in series.iter().zip(cursors.iter_mut()) {
+            let i = advance(&s.samples, &mut c.1, |ts| ts <= rt);
             if i == 0 {
                 continue;
             }
@@ -188,22 +297,44 @@ impl<'a> Evaluator<'a> {
             }
             out.push(Sample { labels: s.labels.clone(), t: ts, v });
         }
+        self.put_cursors(vs, cursors);
         out
+    }
+
+    /// Per-series positions in a selector's samples, kept from one step to the next (steps
+    /// ascend, so a window's ends usually move forward a few samples: no binary search over
+    /// the whole series, which at every step and series cost a cache miss per probe).
+    /// Taken out while in use, given back with [`Evaluator::put_cursors`].
+    pub fn take_cursors(&mut self, vs: &VectorSelector, n: usize) -> Vec<(usize, usize)> {
+        let mut c = self.cursors.remove(&(vs as *const VectorSelector as usize)).unwrap_or_default();
+        c.resize(n, (0, 0));
+        c
+    }
+
+    /// Gives cursors back (see [`Evaluator::take_cursors`]).
+    pub fn put_cursors(&mut self, vs: &VectorSelector, c: Vec<(usize, usize)>) {
+        self.cursors.insert(vs as *const VectorSelector as usize, c);
+    }
+
+    /// The series a selector matches over the query's whole window, selected and decoded once.
+    pub fn selected(&mut self, vs: &VectorSelector) -> Rc<Vec<SelectedSeries>> {
+        self.series(vs)
     }
 
     /// A range selector at `t`: the points in `[rt - range, rt]`, staleness markers left out.
     pub fn matrix_selector(&mut self, vs: &VectorSelector, range: i64, t: i64) -> Vec<Series> {
         let rt = self.at_time(&vs.at, t) - offset_ms(&vs.offset);
         let series = self.series(vs);
+        let mut cursors = self.take_cursors(vs, series.len());
         let mut out = Vec::new();
-        for s in series.iter() {
-            let lo = s.samples.partition_point(|&(ts, _)| ts < rt - range);
-            let hi = s.samples.partition_point(|&(ts, _)| ts <= rt);
-            let points: Vec<(i64, f64)> = s.samples[lo..hi].iter().copied().filter(|&(_, v)| !is_stale(v)).collect();
+        let mut buf = Vec::new();
+        for (s, c) in series.iter().zip(cursors.iter_mut()) {
+            let points = window(s, rt - range, rt, c, &mut buf);
             if !points.is_empty() {
-                out.push(Series { labels: s.labels.clone(), points });
+                out.push(Series { labels: s.labels.clone(), points: points.to_vec() });
             }
         }
+        self.put_cursors(vs, cursors);
         out
     }
 
@@ -248,8 +379,8 @@ impl<'a> Evaluator<'a> {
             Expr::Unary(u) => match self.eval(&u.expr, t)? {
                 Value::Scalar(v) => Ok(Value::Scalar(-v)),
                 Value::Vector(v) => {
-                    let out = v.into_iter().map(|s| Sample { labels: drop_name(&s.labels), t, v: -s.v }).collect();
-                    Ok(Value::Vector(check_unique(out)?))
+                    let out = v.into_iter().map(|s| Sample { labels: self.labels.drop_name(&s.labels), t, v: -s.v }).collect();
+                    Ok(Value::Vector(check_unique_interned(out)?))
                 }
                 other => Err(exec(format!("unary minus on a {}", other.type_name()))),
             },
@@ -290,8 +421,12 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(Value::Scalar(v))
             }
-            (Value::Vector(v), Value::Scalar(s)) => Ok(Value::Vector(check_unique(vector_scalar(&op, v, s, false, return_bool, t)?)?)),
-            (Value::Scalar(s), Value::Vector(v)) => Ok(Value::Vector(check_unique(vector_scalar(&op, v, s, true, return_bool, t)?)?)),
+            (Value::Vector(v), Value::Scalar(s)) => {
+                Ok(Value::Vector(check_unique_interned(vector_scalar(&mut self.labels, &op, v, s, false, return_bool, t)?)?))
+            }
+            (Value::Scalar(s), Value::Vector(v)) => {
+                Ok(Value::Vector(check_unique_interned(vector_scalar(&mut self.labels, &op, v, s, true, return_bool, t)?)?))
+            }
             (Value::Vector(l), Value::Vector(r)) => {
                 let m = b.modifier.as_ref();
                 let card = m.map(|m| m.card.clone()).unwrap_or(VectorMatchCardinality::OneToOne);
@@ -316,8 +451,54 @@ impl<'a> Evaluator<'a> {
             Some(p) => Some(self.eval(p, t)?),
         };
         let input = self.eval_vector(&a.expr, t)?;
-        aggregate(&op, param, input, a.modifier.as_ref(), t).map(Value::Vector)
+        let node = a as *const AggregateExpr as usize;
+        let keys: Vec<Labels> = input.iter().map(|s| self.labels.group(node, &s.labels, a.modifier.as_ref())).collect();
+        aggregate(&op, param, input, keys, t).map(Value::Vector)
     }
+}
+
+/// `samples.partition_point(|s| pred(s.0))` for a `pred` true on a prefix, starting from the
+/// previous answer `*at`: walks forward while that is still short of the answer (the usual
+/// case from one step to the next), binary-searches when the answer lies behind it.
+pub(super) fn advance(samples: &[(i64, f64)], at: &mut usize, pred: impl Fn(i64) -> bool) -> usize {
+    let mut i = (*at).min(samples.len());
+    if i > 0 && !pred(samples[i - 1].0) {
+        i = samples.partition_point(|s| pred(s.0));
+    } else {
+        let mut k = 0;
+        while i < samples.len() && pred(samples[i].0) {
+            i += 1;
+            k += 1;
+            if k == 16 {
+                // A long jump: finish by binary search.
+                i += samples[i..].partition_point(|s| pred(s.0));
+                break;
+            }
+        }
+    }
+    *at = i;
+    i
+}
+
+/// A series' points in `[from, to]` with staleness markers left out: a slice of the selected
+/// samples when there is no marker among them (the common case), else a copy in `buf`.
+/// `cursor` holds the window's ends of the previous call (see [`advance`]).
+pub(super) fn window<'s>(
+    s: &'s SelectedSeries,
+    from: i64,
+    to: i64,
+    cursor: &mut (usize, usize),
+    buf: &'s mut Vec<(i64, f64)>,
+) -> &'s [(i64, f64)] {
+    let lo = advance(&s.samples, &mut cursor.0, |ts| ts < from);
+    let hi = advance(&s.samples, &mut cursor.1, |ts| ts <= to).max(lo);
+    let points = &s.samples[lo..hi];
+    if !points.iter().any(|&(_, v)| is_stale(v)) {
+        return points;
+    }
+    buf.clear();
+    buf.extend(points.iter().copied().filter(|&(_, v)| !is_stale(v)));
+    buf
 }
 
 pub(super) fn drop_name(l: &Labels) -> Labels {
@@ -368,7 +549,8 @@ fn scalar_op(op: &str, l: f64, r: f64) -> Result<(f64, bool)> {
     })
 }
 
-fn vector_scalar(op: &str, v: Vec<Sample>, s: f64, swap: bool, return_bool: bool, t: i64) -> Result<Vec<Sample>> {
+/// `v op s` (or `s op v` when `swap`); result labels are interned by `cache`.
+fn vector_scalar(cache: &mut LabelCache, op: &str, v: Vec<Sample>, s: f64, swap: bool, return_bool: bool, t: i64) -> Result<Vec<Sample>> {
     let mut out = Vec::with_capacity(v.len());
     for x in v {
         let (l, r) = if swap { (s, x.v) } else { (x.v, s) };
@@ -381,7 +563,7 @@ fn vector_scalar(op: &str, v: Vec<Sample>, s: f64, swap: bool, return_bool: bool
         } else if !keep {
             continue;
         }
-        let labels = if drops_name(op) || return_bool { drop_name(&x.labels) } else { x.labels };
+        let labels = if drops_name(op) || return_bool { cache.drop_name(&x.labels) } else { cache.canon(&x.labels) };
         out.push(Sample { labels, t, v: value });
     }
     Ok(out)
@@ -525,7 +707,9 @@ pub(super) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     values[lower] * (1.0 - weight) + values[upper] * weight
 }
 
-fn aggregate(op: &str, param: Option<Value>, input: Vec<Sample>, modifier: Option<&LabelModifier>, t: i64) -> Result<Vec<Sample>> {
+/// Aggregates `input`; `keys[i]` is the group key of `input[i]`, interned (one allocation per
+/// distinct key, so groups are found by address).
+fn aggregate(op: &str, param: Option<Value>, input: Vec<Sample>, keys: Vec<Labels>, t: i64) -> Result<Vec<Sample>> {
     let scalar_param = |name: &str| -> Result<f64> {
         match &param {
             Some(Value::Scalar(v)) => Ok(*v),
@@ -534,11 +718,10 @@ fn aggregate(op: &str, param: Option<Value>, input: Vec<Sample>, modifier: Optio
     };
     // Groups in order of first appearance.
     let mut order: Vec<Labels> = Vec::new();
-    let mut groups: HashMap<Labels, Vec<Sample>> = HashMap::new();
-    for s in input {
-        let key = group_key(&s.labels, modifier);
+    let mut groups: HashMap<usize, Vec<Sample>, AddrHash> = HashMap::default();
+    for (s, key) in input.into_iter().zip(keys) {
         groups
-            .entry(key.clone())
+            .entry(key.addr())
             .or_insert_with(|| {
                 order.push(key);
                 Vec::new()
@@ -558,7 +741,7 @@ fn aggregate(op: &str, param: Option<Value>, input: Vec<Sample>, modifier: Optio
             let k = k.min(1e9) as usize;
             let top = op == "topk";
             for key in &order {
-                let g = groups.remove(key).unwrap_or_default();
+                let g = groups.remove(&key.addr()).unwrap_or_default();
                 let mut h = select_k(g, k, top);
                 // Output order: best first (ties in any order, as Prometheus's unstable sort).
                 h.sort_by(|a, b| if top { b.v.total_cmp(&a.v) } else { a.v.total_cmp(&b.v) });
@@ -577,7 +760,7 @@ fn aggregate(op: &str, param: Option<Value>, input: Vec<Sample>, modifier: Optio
             let mut counts: Vec<(Labels, f64)> = Vec::new();
             let mut index: HashMap<Labels, usize> = HashMap::new();
             for key in &order {
-                for s in &groups[key] {
+                for s in &groups[&key.addr()] {
                     let mut l: Vec<(String, String)> = key.iter().filter(|(n, _)| *n != label).cloned().collect();
                     l.push((label.clone(), format_float(s.v)));
                     let l = Labels::new(l);
@@ -596,7 +779,7 @@ fn aggregate(op: &str, param: Option<Value>, input: Vec<Sample>, modifier: Optio
     }
     let q = if op == "quantile" { Some(scalar_param(op)?) } else { None };
     for key in order {
-        let g = &groups[&key];
+        let g = &groups[&key.addr()];
         let vals: Vec<f64> = g.iter().map(|s| s.v).collect();
         let n = vals.len() as f64;
         let v = match op {
@@ -704,4 +887,44 @@ fn select_k(input: Vec<Sample>, k: usize, top: bool) -> Vec<Sample> {
         up(&mut h, last, &less);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_advance_equals_a_fresh_binary_search_forward_and_backward() {
+        let samples: Vec<(i64, f64)> = (0..500).map(|i| (i * 15 + (i % 7), 0.0)).collect();
+        let mut at = 0;
+        // Ascending targets with small and large jumps, then going back (subquery steps).
+        let mut targets: Vec<i64> = (0..400).map(|i| i * 20 - 50).collect();
+        targets.extend([7_000, 7_400, 100, 3_000, 2_999, 9_999_999, -5, 0, 15]);
+        for t in targets {
+            for pred in [true, false] {
+                let f = |ts: i64| if pred { ts < t } else { ts <= t };
+                let want = samples.partition_point(|s| f(s.0));
+                assert_eq!(advance(&samples, &mut at, f), want, "target {t}");
+                assert_eq!(at, want);
+            }
+        }
+        assert_eq!(advance(&[], &mut at, |_| true), 0);
+    }
+
+    #[test]
+    fn label_cache_interns_so_equal_label_sets_share_an_address() {
+        let mut c = LabelCache::default();
+        let a = Labels::new(vec![("__name__".into(), "x".into()), ("job".into(), "a".into())]);
+        let b = Labels::new(vec![("__name__".into(), "y".into()), ("job".into(), "a".into())]);
+        let (da, db) = (c.drop_name(&a), c.drop_name(&b));
+        assert_eq!(da, db);
+        assert_eq!(da.addr(), db.addr(), "interned");
+        assert_eq!(c.drop_name(&a).addr(), da.addr(), "cached");
+        let v = vec![Sample { labels: da, t: 0, v: 1.0 }, Sample { labels: db, t: 0, v: 2.0 }];
+        assert!(check_unique_interned(v).is_err());
+        let by_job = LabelModifier::Include(promql_parser::label::Labels::new(vec!["job"]));
+        let (ga, gb) = (c.group(1, &a, Some(&by_job)), c.group(1, &b, Some(&by_job)));
+        assert_eq!(ga.addr(), gb.addr());
+        assert_eq!(ga.to_vec(), vec![("job".to_string(), "a".to_string())]);
+    }
 }

@@ -3,7 +3,7 @@
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{AtModifier, Call, Expr, Offset};
 
-use super::eval::{Evaluator, check_unique, drop_name, exec, quantile, selector_matchers};
+use super::eval::{Evaluator, check_unique, check_unique_interned, exec, quantile, selector_matchers};
 use super::value::{QueryError, Sample, Series, Value};
 use crate::tsdb::Labels;
 
@@ -87,6 +87,46 @@ fn extrapolated_rate(points: &[(i64, f64)], range: i64, rt: i64, is_counter: boo
         result /= range as f64 / 1000.0;
     }
     Some(result)
+}
+
+/// The plain range selector (and its range, ms) `e` is, through parentheses.
+fn direct_matrix(e: &Expr) -> Option<(&promql_parser::parser::VectorSelector, i64)> {
+    match e {
+        Expr::MatrixSelector(m) => Some((&m.vs, m.range.as_millis() as i64)),
+        Expr::Paren(p) => direct_matrix(&p.expr),
+        _ => None,
+    }
+}
+
+/// `rate`, `increase`, `delta`, `irate`, `idelta`, `deriv`, `predict_linear` of one window
+/// (`range` ms ending at `rt`; `t` the evaluation time, `horizon` predict_linear's argument).
+fn range_fn(name: &str, p: &[(i64, f64)], range: i64, rt: i64, t: i64, horizon: f64) -> Option<f64> {
+    match name {
+        "rate" => extrapolated_rate(p, range, rt, true, true),
+        "increase" => extrapolated_rate(p, range, rt, true, false),
+        "delta" => extrapolated_rate(p, range, rt, false, false),
+        "irate" | "idelta" => {
+            if p.len() < 2 {
+                None
+            } else {
+                let (a, b) = (p[p.len() - 2], p[p.len() - 1]);
+                let dt = (b.0 - a.0) as f64 / 1000.0;
+                if name == "idelta" {
+                    Some(b.1 - a.1)
+                } else if dt == 0.0 {
+                    None
+                } else {
+                    let diff = if b.1 < a.1 { b.1 } else { b.1 - a.1 };
+                    Some(diff / dt)
+                }
+            }
+        }
+        "deriv" => (p.len() >= 2).then(|| linear_regression(p, p[0].0).0),
+        _ => (p.len() >= 2).then(|| {
+            let (slope, intercept) = linear_regression(p, t);
+            slope * horizon + intercept
+        }),
+    }
 }
 
 fn linear_regression(points: &[(i64, f64)], intercept_time: i64) -> (f64, f64) {
@@ -300,8 +340,9 @@ fn string_arg(ev: &mut Evaluator, c: &Call, i: usize, t: i64) -> Result<String> 
     }
 }
 
-fn map_vector(v: Vec<Sample>, t: i64, f: impl Fn(f64) -> f64) -> Result<Value> {
-    Ok(Value::Vector(check_unique(v.into_iter().map(|s| Sample { labels: drop_name(&s.labels), t, v: f(s.v) }).collect())?))
+fn map_vector(ev: &mut Evaluator, v: Vec<Sample>, t: i64, f: impl Fn(f64) -> f64) -> Result<Value> {
+    let out = v.into_iter().map(|s| Sample { labels: ev.labels.drop_name(&s.labels), t, v: f(s.v) }).collect();
+    Ok(Value::Vector(check_unique_interned(out)?))
 }
 
 pub(super) fn call(ev: &mut Evaluator, c: &Call, t: i64) -> Result<Value> {
@@ -310,56 +351,67 @@ pub(super) fn call(ev: &mut Evaluator, c: &Call, t: i64) -> Result<Value> {
         "time" => return Ok(Value::Scalar(t as f64 / 1000.0)),
         "pi" => return Ok(Value::Scalar(std::f64::consts::PI)),
         "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "predict_linear" => {
+            let mut out = Vec::new();
+            // A plain range selector: each series' window is a slice of the samples selected
+            // once for the query, no copy per step.
+            if let Some((vs, range)) = direct_matrix(arg(c, 0)?) {
+                let horizon = if name == "predict_linear" { ev.eval_scalar(arg(c, 1)?, t)? } else { 0.0 };
+                let rt = at(ev, &vs.at, t) - offset_ms(&vs.offset);
+                let series = ev.selected(vs);
+                let mut cursors = ev.take_cursors(vs, series.len());
+                let mut buf = Vec::new();
+                for (s, cur) in series.iter().zip(cursors.iter_mut()) {
+                    let p = super::eval::window(s, rt - range, rt, cur, &mut buf);
+                    if p.is_empty() {
+                        continue;
+                    }
+                    if let Some(v) = range_fn(name, p, range, rt, t, horizon) {
+                        out.push(Sample { labels: ev.labels.drop_name(&s.labels), t, v });
+                    }
+                }
+                ev.put_cursors(vs, cursors);
+                return Ok(Value::Vector(check_unique_interned(out)?));
+            }
             let (series, range, rt) = range_arg(ev, arg(c, 0)?, t)?;
             let horizon = if name == "predict_linear" { ev.eval_scalar(arg(c, 1)?, t)? } else { 0.0 };
-            let mut out = Vec::new();
             for s in series {
-                let p = &s.points;
-                let v = match name {
-                    "rate" => extrapolated_rate(p, range, rt, true, true),
-                    "increase" => extrapolated_rate(p, range, rt, true, false),
-                    "delta" => extrapolated_rate(p, range, rt, false, false),
-                    "irate" | "idelta" => {
-                        if p.len() < 2 {
-                            None
-                        } else {
-                            let (a, b) = (p[p.len() - 2], p[p.len() - 1]);
-                            let dt = (b.0 - a.0) as f64 / 1000.0;
-                            if name == "idelta" {
-                                Some(b.1 - a.1)
-                            } else if dt == 0.0 {
-                                None
-                            } else {
-                                let diff = if b.1 < a.1 { b.1 } else { b.1 - a.1 };
-                                Some(diff / dt)
-                            }
-                        }
-                    }
-                    "deriv" => (p.len() >= 2).then(|| linear_regression(p, p[0].0).0),
-                    _ => (p.len() >= 2).then(|| {
-                        let (slope, intercept) = linear_regression(p, t);
-                        slope * horizon + intercept
-                    }),
-                };
-                if let Some(v) = v {
-                    out.push(Sample { labels: drop_name(&s.labels), t, v });
+                if let Some(v) = range_fn(name, &s.points, range, rt, t, horizon) {
+                    out.push(Sample { labels: ev.labels.drop_name(&s.labels), t, v });
                 }
             }
-            return Ok(Value::Vector(check_unique(out)?));
+            return Ok(Value::Vector(check_unique_interned(out)?));
         }
         "avg_over_time" | "sum_over_time" | "count_over_time" | "min_over_time" | "max_over_time" | "last_over_time"
         | "present_over_time" | "stddev_over_time" | "stdvar_over_time" | "quantile_over_time" | "changes" | "resets" => {
             let (param, range_expr) =
                 if name == "quantile_over_time" { (ev.eval_scalar(arg(c, 0)?, t)?, arg(c, 1)?) } else { (0.0, arg(c, 0)?) };
-            let (series, _, _) = range_arg(ev, range_expr, t)?;
             let mut out = Vec::new();
+            if let Some((vs, range)) = direct_matrix(range_expr) {
+                let rt = at(ev, &vs.at, t) - offset_ms(&vs.offset);
+                let series = ev.selected(vs);
+                let mut cursors = ev.take_cursors(vs, series.len());
+                let mut buf = Vec::new();
+                for (s, cur) in series.iter().zip(cursors.iter_mut()) {
+                    let p = super::eval::window(s, rt - range, rt, cur, &mut buf);
+                    if p.is_empty() {
+                        continue;
+                    }
+                    if let Some(v) = over_time(name, p, param) {
+                        let labels = if name == "last_over_time" { ev.labels.canon(&s.labels) } else { ev.labels.drop_name(&s.labels) };
+                        out.push(Sample { labels, t, v });
+                    }
+                }
+                ev.put_cursors(vs, cursors);
+                return Ok(Value::Vector(check_unique_interned(out)?));
+            }
+            let (series, _, _) = range_arg(ev, range_expr, t)?;
             for s in series {
                 if let Some(v) = over_time(name, &s.points, param) {
-                    let labels = if name == "last_over_time" { s.labels } else { drop_name(&s.labels) };
+                    let labels = if name == "last_over_time" { ev.labels.canon(&s.labels) } else { ev.labels.drop_name(&s.labels) };
                     out.push(Sample { labels, t, v });
                 }
             }
-            return Ok(Value::Vector(check_unique(out)?));
+            return Ok(Value::Vector(check_unique_interned(out)?));
         }
         "absent_over_time" => {
             let (series, _, _) = range_arg(ev, arg(c, 0)?, t)?;
@@ -372,14 +424,14 @@ pub(super) fn call(ev: &mut Evaluator, c: &Call, t: i64) -> Result<Value> {
     }
     if let Some(_probe) = math1(name, 0.0) {
         let v = ev.eval_vector(arg(c, 0)?, t)?;
-        return map_vector(v, t, |x| math1(name, x).unwrap_or(f64::NAN));
+        return map_vector(ev, v, t, |x| math1(name, x).unwrap_or(f64::NAN));
     }
     match name {
         "round" => {
             let v = ev.eval_vector(arg(c, 0)?, t)?;
             let to = if c.args.args.len() > 1 { ev.eval_scalar(arg(c, 1)?, t)? } else { 1.0 };
             let inv = 1.0 / to;
-            map_vector(v, t, |x| (x * inv + 0.5).floor() / inv)
+            map_vector(ev, v, t, |x| (x * inv + 0.5).floor() / inv)
         }
         "clamp" | "clamp_min" | "clamp_max" => {
             let v = ev.eval_vector(arg(c, 0)?, t)?;
@@ -392,21 +444,21 @@ pub(super) fn call(ev: &mut Evaluator, c: &Call, t: i64) -> Result<Value> {
                     if hi < lo {
                         return Ok(Value::Vector(vec![]));
                     }
-                    map_vector(v, t, |x| gmax(lo, gmin(hi, x)))
+                    map_vector(ev, v, t, |x| gmax(lo, gmin(hi, x)))
                 }
                 "clamp_min" => {
                     let lo = ev.eval_scalar(arg(c, 1)?, t)?;
-                    map_vector(v, t, |x| gmax(lo, x))
+                    map_vector(ev, v, t, |x| gmax(lo, x))
                 }
                 _ => {
                     let hi = ev.eval_scalar(arg(c, 1)?, t)?;
-                    map_vector(v, t, |x| gmin(hi, x))
+                    map_vector(ev, v, t, |x| gmin(hi, x))
                 }
             }
         }
         "timestamp" => {
             let v = ev.eval_vector(arg(c, 0)?, t)?;
-            map_timestamps(v, t)
+            map_timestamps(ev, v, t)
         }
         "sort" | "sort_desc" => {
             let mut v = ev.eval_vector(arg(c, 0)?, t)?;
@@ -502,14 +554,15 @@ pub(super) fn call(ev: &mut Evaluator, c: &Call, t: i64) -> Result<Value> {
             } else {
                 ev.eval_vector(arg(c, 0)?, t)?
             };
-            map_vector(v, t, |x| date_part(name, x))
+            map_vector(ev, v, t, |x| date_part(name, x))
         }
         other => Err(exec(format!("function {other}() is not supported yet"))),
     }
 }
 
-fn map_timestamps(v: Vec<Sample>, t: i64) -> Result<Value> {
-    Ok(Value::Vector(check_unique(v.into_iter().map(|s| Sample { labels: drop_name(&s.labels), t, v: s.t as f64 / 1000.0 }).collect())?))
+fn map_timestamps(ev: &mut Evaluator, v: Vec<Sample>, t: i64) -> Result<Value> {
+    let out = v.into_iter().map(|s| Sample { labels: ev.labels.drop_name(&s.labels), t, v: s.t as f64 / 1000.0 }).collect();
+    Ok(Value::Vector(check_unique_interned(out)?))
 }
 
 fn parse_le(s: &str) -> Option<f64> {

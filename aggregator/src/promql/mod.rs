@@ -2,9 +2,14 @@
 //! semantics.
 //!
 //! The key decision: a range query is the instant evaluation repeated at every step (which is
-//! what Prometheus's semantics are defined as), with each selector's series fetched from the
-//! head once per query and then sliced per step by binary search. That keeps one evaluator for
-//! both query kinds, and subqueries fall out of it for free.
+//! what Prometheus's semantics are defined as), with each selector's series selected and
+//! decoded once per query for the whole window `[start - lookback - range, end]` and then
+//! sliced per step by binary search. That keeps one evaluator for both query kinds, and
+//! subqueries fall out of it for free. What would otherwise repeat per step and series — the
+//! name-dropped label set of a function's result, an aggregation's group key, the duplicate
+//! check, the output series a sample belongs to — is computed once per series and query
+//! (`eval::LabelCache`, interned label sets compared by address), so a step costs a binary
+//! search and the arithmetic, not string work and allocations.
 //!
 //! Semantics follow Prometheus 2.x, the version the differential test runs against: lookback
 //! and range windows include their left edge (`[t - range, t]`), a staleness marker ends a
@@ -20,7 +25,9 @@ pub mod value;
 
 pub use value::{QueryError, Sample, Series, Value, format_float};
 
-use crate::tsdb::Db;
+use std::collections::HashMap;
+
+use crate::tsdb::{Db, Labels};
 
 /// Maximum points per series a range query may produce (as Prometheus).
 pub const MAX_POINTS: i64 = 11_000;
@@ -97,22 +104,41 @@ impl Engine {
             ));
         }
         let mut ev = eval::Evaluator::new(self, head, &expr, start, end, step);
-        let mut out: std::collections::BTreeMap<crate::tsdb::Labels, Vec<(i64, f64)>> = Default::default();
+        // Output series by label set; most steps repeat the previous step's label sets (the
+        // same allocations), so the address is looked up first and the content only when new.
+        let mut out: Vec<Series> = Vec::new();
+        let mut by_addr: HashMap<usize, (Labels, usize), eval::AddrHash> = HashMap::default();
+        let mut by_labels: HashMap<Labels, usize> = HashMap::new();
+        let mut push = |labels: Labels, p: (i64, f64)| {
+            let i = match by_addr.get(&labels.addr()) {
+                Some(&(_, i)) => i,
+                None => {
+                    let i = *by_labels.entry(labels.clone()).or_insert_with(|| {
+                        out.push(Series { labels: labels.clone(), points: Vec::new() });
+                        out.len() - 1
+                    });
+                    by_addr.insert(labels.addr(), (labels, i));
+                    i
+                }
+            };
+            out[i].points.push(p);
+        };
         let mut t = start;
         while t <= end {
             let v = ev.eval(&expr, t);
             ev.check()?;
             match v? {
-                Value::Scalar(v) => out.entry(Default::default()).or_default().push((t, v)),
+                Value::Scalar(v) => push(Labels::default(), (t, v)),
                 Value::Vector(samples) => {
                     for s in samples {
-                        out.entry(s.labels).or_default().push((t, s.v));
+                        push(s.labels, (t, s.v));
                     }
                 }
                 other => return Err(QueryError::Execution(format!("unexpected {} result in range query", other.type_name()))),
             }
             t += step;
         }
-        Ok(out.into_iter().map(|(labels, points)| Series { labels, points }).collect())
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
     }
 }

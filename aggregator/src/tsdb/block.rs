@@ -29,6 +29,7 @@
 //! place renamed `*.corrupt`). `testdata/sample-v1.lkb` is a committed block of this format; a
 //! test reads it.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -85,13 +86,16 @@ struct BlockSeries {
     chunks: Vec<ChunkRef>,
 }
 
-/// An open block: its bytes in memory (chunks stay compressed), its series table and postings.
+/// An open block: its series table and postings in memory; chunks are read from the file when
+/// a query needs them (positioned reads on the handle opened with the block, so a block deleted
+/// by compaction or retention stays readable to a query that still holds it). The page cache,
+/// not the process, holds the chunk bytes.
 pub struct Block {
     /// Its metadata.
     pub meta: BlockMeta,
     /// Its file.
     pub path: PathBuf,
-    data: Vec<u8>,
+    file: File,
     series: Vec<BlockSeries>,
     postings: Postings,
 }
@@ -112,11 +116,34 @@ fn put_str32(out: &mut Vec<u8>, s: &str) {
 
 /// Encodes a block file. `series` are sorted here; samples must be ascending per series.
 pub fn encode(meta: &BlockMeta, series: &mut [(Labels, Vec<(i64, f64)>)]) -> Vec<u8> {
+    let mut meta = meta.clone();
+    let list: Vec<(Labels, &Vec<(i64, f64)>)> = series.iter().map(|(l, s)| (l.clone(), s)).collect();
+    let result: Result<Vec<u8>, String> = encode_with(&mut meta, list, |s| Ok(s.to_vec()));
+    result.unwrap_or_default()
+}
+
+/// Encodes a block file from series whose samples are produced one series at a time, so that
+/// only one series is decoded at once (block cuts hand over compressed head chunks, compactions
+/// the parents' series). `series` may be in any order (sorted here by labels); `samples_of`
+/// gives a series' samples, ascending; series without samples are left out. Sets
+/// `meta.num_series` and `meta.num_samples` to what was written.
+pub fn encode_with<S>(
+    meta: &mut BlockMeta,
+    mut series: Vec<(Labels, S)>,
+    mut samples_of: impl FnMut(&S) -> Result<Vec<(i64, f64)>, String>,
+) -> Result<Vec<u8>, String> {
     series.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
+    let mut kept: Vec<Labels> = Vec::with_capacity(series.len());
     let mut refs = Vec::with_capacity(series.len());
-    for (_, samples) in series.iter() {
+    let mut num_samples = 0u64;
+    for (labels, src) in series {
+        let samples = samples_of(&src)?;
+        if samples.is_empty() {
+            continue;
+        }
+        num_samples += samples.len() as u64;
         let mut rs = Vec::new();
         for part in samples.chunks(SAMPLES_PER_CHUNK) {
             let bytes = chunk::encode(meta.encoding, part);
@@ -124,11 +151,15 @@ pub fn encode(meta: &BlockMeta, series: &mut [(Labels, Vec<(i64, f64)>)]) -> Vec
             out.extend_from_slice(&bytes);
         }
         refs.push(rs);
+        kept.push(labels);
     }
+    meta.num_series = kept.len() as u64;
+    meta.num_samples = num_samples;
+    let meta = &*meta;
     let series_off = out.len() as u64;
-    out.extend_from_slice(&(series.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(kept.len() as u32).to_le_bytes());
     let mut postings = Postings::default();
-    for (id, ((labels, _), rs)) in series.iter().zip(&refs).enumerate() {
+    for (id, (labels, rs)) in kept.iter().zip(&refs).enumerate() {
         postings.add(id as u32, labels);
         out.extend_from_slice(&(labels.len() as u16).to_le_bytes());
         for (n, v) in labels.iter() {
@@ -168,13 +199,27 @@ pub fn encode(meta: &BlockMeta, series: &mut [(Labels, Vec<(i64, f64)>)]) -> Vec
     out.extend_from_slice(&(meta_json.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(END_MAGIC);
-    out
+    Ok(out)
 }
 
 /// Writes a block durably into `dir` and opens it.
 pub fn write(dir: &Path, meta: BlockMeta, series: &mut [(Labels, Vec<(i64, f64)>)]) -> std::io::Result<Block> {
+    let list: Vec<(Labels, &Vec<(i64, f64)>)> = series.iter().map(|(l, s)| (l.clone(), s)).collect();
+    write_with(dir, meta, list, |s| Ok(s.to_vec()))
+}
+
+/// [`encode_with`], written durably into `dir` and opened.
+pub fn write_with<S>(
+    dir: &Path,
+    mut meta: BlockMeta,
+    series: Vec<(Labels, S)>,
+    samples_of: impl FnMut(&S) -> Result<Vec<(i64, f64)>, String>,
+) -> std::io::Result<Block> {
     fs::create_dir_all(dir)?;
-    let bytes = encode(&meta, series);
+    // The open block shares the callers' label sets (the head's, the parents') instead of
+    // holding its own copies.
+    let mut known: HashSet<Labels> = series.iter().map(|s| s.0.clone()).collect();
+    let bytes = encode_with(&mut meta, series, samples_of).map_err(std::io::Error::other)?;
     let path = dir.join(format!("{}.{EXT}", meta.id));
     let tmp = dir.join(format!("{}.{EXT}.tmp", meta.id));
     {
@@ -184,7 +229,8 @@ pub fn write(dir: &Path, meta: BlockMeta, series: &mut [(Labels, Vec<(i64, f64)>
     }
     fs::rename(&tmp, &path)?;
     File::open(dir)?.sync_all()?;
-    Block::decode(path, bytes).map_err(std::io::Error::other)
+    let file = File::open(&path)?;
+    Block::decode(path, &bytes, file, &mut known).map_err(std::io::Error::other)
 }
 
 struct Cur<'a>(&'a [u8]);
@@ -215,11 +261,20 @@ impl<'a> Cur<'a> {
 impl Block {
     /// Opens a block file.
     pub fn open(path: &Path) -> Result<Block, String> {
-        let data = fs::read(path).map_err(|e| e.to_string())?;
-        Block::decode(path.to_path_buf(), data)
+        Block::open_shared(path, &mut HashSet::new())
     }
 
-    fn decode(path: PathBuf, data: Vec<u8>) -> Result<Block, String> {
+    /// Opens a block file, taking label sets equal to one in `known` from there (and adding
+    /// its own), so blocks opened together hold each label set once.
+    pub fn open_shared(path: &Path, known: &mut HashSet<Labels>) -> Result<Block, String> {
+        let mut file = File::open(path).map_err(|e| e.to_string())?;
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut data).map_err(|e| e.to_string())?;
+        Block::decode(path.to_path_buf(), &data, file, known)
+    }
+
+    /// Checks and parses a block's bytes; `file` is the same file, kept for chunk reads.
+    fn decode(path: PathBuf, data: &[u8], file: File, known: &mut HashSet<Labels>) -> Result<Block, String> {
         if data.len() < MAGIC.len() + FOOTER || &data[..8] != MAGIC || &data[data.len() - 8..] != END_MAGIC {
             return Err("not a block file (magic)".into());
         }
@@ -256,7 +311,15 @@ impl Block {
                 }
                 chunks.push(r);
             }
-            series.push(BlockSeries { labels: Labels::new(pairs), chunks });
+            let labels = Labels::new(pairs);
+            let labels = match known.get(&labels) {
+                Some(l) => l.clone(),
+                None => {
+                    known.insert(labels.clone());
+                    labels
+                }
+            };
+            series.push(BlockSeries { labels, chunks });
         }
         let mut c = Cur(&data[postings_off..meta_off]);
         let mut postings = Postings::default();
@@ -279,10 +342,7 @@ impl Block {
                 values.insert(value, ids);
             }
         }
-        let mut data = data;
-        data.truncate(series_off);
-        data.shrink_to_fit();
-        Ok(Block { meta, path, data, series, postings })
+        Ok(Block { meta, path, file, series, postings })
     }
 
     /// Size of the file.
@@ -295,9 +355,17 @@ impl Block {
     }
 
     fn samples(&self, s: &BlockSeries, mint: i64, maxt: i64) -> Result<Vec<(i64, f64)>, String> {
+        use std::os::unix::fs::FileExt;
         let mut out = Vec::new();
-        for r in s.chunks.iter().filter(|r| r.maxt >= mint && r.mint <= maxt) {
-            let bytes = &self.data[r.offset as usize..r.offset as usize + r.len as usize];
+        let wanted: Vec<&ChunkRef> = s.chunks.iter().filter(|r| r.maxt >= mint && r.mint <= maxt).collect();
+        // A series' chunks are written one after the other: one read covers the wanted ones.
+        let Some(base) = wanted.iter().map(|r| r.offset).min() else { return Ok(out) };
+        let end = wanted.iter().map(|r| r.offset + r.len as u64).max().unwrap_or(base);
+        let mut buf = vec![0u8; (end - base) as usize];
+        self.file.read_exact_at(&mut buf, base).map_err(|e| format!("block {}: {e}", self.meta.id))?;
+        for r in wanted {
+            let at = (r.offset - base) as usize;
+            let bytes = buf.get(at..at + r.len as usize).ok_or_else(|| format!("chunk out of range in block {}", self.meta.id))?;
             let samples = chunk::decode(bytes).ok_or_else(|| format!("corrupt chunk in block {}", self.meta.id))?;
             out.extend(samples.into_iter().filter(|&(t, _)| t >= mint && t <= maxt));
         }
@@ -329,6 +397,17 @@ impl Block {
             .filter(|s| s.chunks.iter().any(|r| r.maxt >= mint && r.mint <= maxt))
             .map(|s| s.labels.clone())
             .collect()
+    }
+
+    /// Label sets of every series, by series id (for compaction).
+    pub fn series_list(&self) -> impl Iterator<Item = (u32, &Labels)> {
+        self.series.iter().enumerate().map(|(i, s)| (i as u32, &s.labels))
+    }
+
+    /// All samples of series `id`.
+    pub fn series_samples(&self, id: u32) -> Result<Vec<(i64, f64)>, String> {
+        let s = self.series.get(id as usize).ok_or_else(|| format!("no series {id} in block {}", self.meta.id))?;
+        self.samples(s, i64::MIN, i64::MAX)
     }
 
     /// Every series with all its samples (for compaction).

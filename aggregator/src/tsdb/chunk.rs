@@ -14,7 +14,9 @@
 //! the bit stream (MSB first). pco: `n:u32le  tslen:u32le  ts[tslen]  values[..]`.
 //!
 //! Blocks are written with [`DEFAULT_ENCODING`], chosen by measurement (`lookout-tsdb-bench
-//! chunks`, numbers in BENCHMARKS.md); readers decode either.
+//! chunks`, numbers in BENCHMARKS.md); readers decode either. The in-memory head keeps Gorilla
+//! chunks instead: a sample is appended to a Gorilla chunk in place ([`GorillaAppender`]),
+//! while pcodec compresses a whole chunk at once (4× slower to encode, see BENCHMARKS.md).
 
 /// Gorilla: delta-of-delta timestamps, XOR floats.
 pub const ENC_GORILLA: u8 = 1;
@@ -34,8 +36,17 @@ pub fn encode(encoding: u8, samples: &[(i64, f64)]) -> Vec<u8> {
 
 /// Decodes a chunk; `None` if it is corrupt.
 pub fn decode(data: &[u8]) -> Option<Vec<(i64, f64)>> {
+    decode_range(data, i64::MIN, i64::MAX)
+}
+
+/// The samples of a chunk (ascending timestamps) in `[mint, maxt]`; Gorilla decoding stops at
+/// the first sample after `maxt`. `None` if the chunk is corrupt.
+pub fn decode_range(data: &[u8], mint: i64, maxt: i64) -> Option<Vec<(i64, f64)>> {
     match *data.first()? {
-        ENC_GORILLA => gorilla_decode(&data[1..]),
+        ENC_GORILLA => gorilla_decode(&data[1..], mint, maxt),
+        ENC_PCO if mint != i64::MIN || maxt != i64::MAX => {
+            Some(pco_decode(&data[1..])?.into_iter().filter(|&(t, _)| t >= mint && t <= maxt).collect())
+        }
         ENC_PCO => pco_decode(&data[1..]),
         _ => None,
     }
@@ -68,6 +79,7 @@ fn pco_decode(data: &[u8]) -> Option<Vec<(i64, f64)>> {
     Some(ts.into_iter().zip(vs).collect())
 }
 
+#[derive(Debug, Clone)]
 struct BitWriter {
     buf: Vec<u8>,
     bits: u64,
@@ -97,6 +109,17 @@ struct BitReader<'a> {
 
 impl BitReader<'_> {
     fn get(&mut self, mut n: u32) -> Option<u64> {
+        // Fast path: the bits lie in the 8 bytes from the current one.
+        let byte = (self.pos / 8) as usize;
+        let bit = (self.pos % 8) as u32;
+        if n > 0
+            && bit + n <= 64
+            && let Some(w) = self.buf.get(byte..byte + 8)
+        {
+            let w = u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            self.pos += n as u64;
+            return Some((w << bit) >> (64 - n));
+        }
         let mut v = 0u64;
         while n > 0 {
             let byte = *self.buf.get((self.pos / 8) as usize)?;
@@ -114,20 +137,83 @@ impl BitReader<'_> {
 const DOD_BUCKETS: [(u32, u64, u32); 3] = [(14, 0b10, 2), (17, 0b110, 3), (20, 0b1110, 4)];
 
 fn gorilla_encode(samples: &[(i64, f64)]) -> Vec<u8> {
-    let mut w = BitWriter { buf: Vec::with_capacity(samples.len() * 2 + 16), bits: 0 };
-    w.buf.push(ENC_GORILLA);
-    w.buf.extend_from_slice(&(samples.len() as u32).to_le_bytes());
-    w.bits = w.buf.len() as u64 * 8;
-    let (mut prev_t, mut prev_delta, mut prev_v) = (0i64, 0i64, 0u64);
-    let (mut lead, mut trail) = (u32::MAX, 0u32);
-    for (i, &(t, v)) in samples.iter().enumerate() {
+    let mut a = GorillaAppender::with_capacity(samples.len() * 2 + 16);
+    for &(t, v) in samples {
+        a.append(t, v);
+    }
+    a.into_bytes()
+}
+
+/// A Gorilla chunk being written one sample at a time (the head's open chunk): the encoded
+/// bytes so far (a complete, decodable chunk after every append) and the encoder's state.
+#[derive(Debug, Clone)]
+pub struct GorillaAppender {
+    w: BitWriter,
+    n: u32,
+    prev_t: i64,
+    prev_delta: i64,
+    prev_v: u64,
+    lead: u8,
+    trail: u8,
+}
+
+impl Default for GorillaAppender {
+    fn default() -> Self {
+        GorillaAppender::with_capacity(0)
+    }
+}
+
+impl GorillaAppender {
+    /// An empty chunk with room for `bytes` encoded bytes.
+    pub fn with_capacity(bytes: usize) -> GorillaAppender {
+        let mut buf = Vec::with_capacity(bytes.max(5));
+        buf.push(ENC_GORILLA);
+        buf.extend_from_slice(&0u32.to_le_bytes());
+        GorillaAppender { w: BitWriter { buf, bits: 40 }, n: 0, prev_t: 0, prev_delta: 0, prev_v: 0, lead: u8::MAX, trail: 0 }
+    }
+
+    /// Samples in the chunk.
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    /// No samples yet.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Timestamp of the last sample (meaningless when empty).
+    pub fn last_t(&self) -> i64 {
+        self.prev_t
+    }
+
+    /// The encoded chunk as it stands (decodable with [`decode`]).
+    pub fn bytes(&self) -> &[u8] {
+        &self.w.buf
+    }
+
+    /// The encoded chunk, its spare capacity dropped.
+    pub fn into_bytes(self) -> Vec<u8> {
+        let mut b = self.w.buf;
+        b.shrink_to_fit();
+        b
+    }
+
+    /// Heap bytes held.
+    pub fn capacity(&self) -> usize {
+        self.w.buf.capacity()
+    }
+
+    /// Appends a sample; `t` should be above the last one (the format itself allows any order).
+    pub fn append(&mut self, t: i64, v: f64) {
         let v = v.to_bits();
-        if i == 0 {
+        let w = &mut self.w;
+        if self.n == 0 {
             w.put(t as u64, 64);
             w.put(v, 64);
         } else {
-            let delta = t.wrapping_sub(prev_t);
-            let dod = delta.wrapping_sub(prev_delta);
+            let delta = t.wrapping_sub(self.prev_t);
+            let dod = delta.wrapping_sub(self.prev_delta);
             if dod == 0 {
                 w.put(0, 1);
             } else if let Some(&(bits, prefix, plen)) =
@@ -139,19 +225,20 @@ fn gorilla_encode(samples: &[(i64, f64)]) -> Vec<u8> {
                 w.put(0b1111, 4);
                 w.put(dod as u64, 64);
             }
-            prev_delta = delta;
-            let x = v ^ prev_v;
+            self.prev_delta = delta;
+            let x = v ^ self.prev_v;
             if x == 0 {
                 w.put(0, 1);
             } else {
                 let l = x.leading_zeros().min(31);
                 let tz = x.trailing_zeros();
-                if lead != u32::MAX && l >= lead && tz >= trail {
+                let (lead, trail) = (self.lead as u32, self.trail as u32);
+                if self.lead != u8::MAX && l >= lead && tz >= trail {
                     w.put(0b10, 2);
                     w.put(x >> trail, 64 - lead - trail);
                 } else {
-                    lead = l;
-                    trail = tz;
+                    self.lead = l as u8;
+                    self.trail = tz as u8;
                     let sig = 64 - l - tz;
                     w.put(0b11, 2);
                     w.put(l as u64, 5);
@@ -160,13 +247,14 @@ fn gorilla_encode(samples: &[(i64, f64)]) -> Vec<u8> {
                 }
             }
         }
-        prev_t = t;
-        prev_v = v;
+        self.prev_t = t;
+        self.prev_v = v;
+        self.n += 1;
+        w.buf[1..5].copy_from_slice(&self.n.to_le_bytes());
     }
-    w.buf
 }
 
-fn gorilla_decode(data: &[u8]) -> Option<Vec<(i64, f64)>> {
+fn gorilla_decode(data: &[u8], mint: i64, maxt: i64) -> Option<Vec<(i64, f64)>> {
     let n = u32::from_le_bytes(data.get(0..4)?.try_into().ok()?) as usize;
     let mut r = BitReader { buf: &data[4..], pos: 0 };
     let mut out = Vec::with_capacity(n.min(1 << 20));
@@ -203,7 +291,12 @@ fn gorilla_decode(data: &[u8]) -> Option<Vec<(i64, f64)>> {
                 v ^= r.get(sig)? << trail;
             }
         }
-        out.push((t, f64::from_bits(v)));
+        if t > maxt {
+            break;
+        }
+        if t >= mint {
+            out.push((t, f64::from_bits(v)));
+        }
     }
     Some(out)
 }
@@ -246,6 +339,37 @@ mod tests {
                     assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()), "encoding {enc}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn range_decoding_returns_exactly_the_samples_inside() {
+        for s in series() {
+            for enc in [ENC_GORILLA, ENC_PCO] {
+                let data = encode(enc, &s);
+                for (lo, hi) in [(i64::MIN, i64::MAX), (0, 0), (1_700_000_100_000, 1_700_003_000_000), (500_000, 1_000_000), (-3, 1 << 40)]
+                {
+                    let got: Vec<_> = decode_range(&data, lo, hi).expect("decodes").iter().map(|x| (x.0, x.1.to_bits())).collect();
+                    let want: Vec<_> = s.iter().filter(|x| x.0 >= lo && x.0 <= hi).map(|x| (x.0, x.1.to_bits())).collect();
+                    assert_eq!(got, want, "encoding {enc} [{lo}, {hi}]");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn appender_chunk_decodes_after_every_append() {
+        for s in series() {
+            let mut a = GorillaAppender::default();
+            for (i, &(t, v)) in s.iter().enumerate() {
+                a.append(t, v);
+                assert_eq!(a.len(), i + 1);
+                assert_eq!(a.last_t(), t);
+                let got = decode(a.bytes()).expect("decodes");
+                assert_eq!(got.len(), i + 1);
+                assert_eq!((got[i].0, got[i].1.to_bits()), (t, v.to_bits()));
+            }
+            assert_eq!(a.clone().into_bytes(), encode(ENC_GORILLA, &s));
         }
     }
 

@@ -1,6 +1,15 @@
 //! The in-memory head: every series by label set, its samples in time order, and an inverted
 //! index (postings) from `label=value` to series ids so a selector touches only candidate series.
 //!
+//! Samples are kept compressed: each series has closed Gorilla chunks of about
+//! [`HEAD_CHUNK_SAMPLES`] samples and one open chunk that in-order samples are appended to bit
+//! by bit ([`chunk::GorillaAppender`], a complete chunk after every append). A chunk is closed
+//! (its spare capacity dropped) once it holds `HEAD_CHUNK_SAMPLES`. Chunks of a series never
+//! overlap in time and are in time order. An out-of-order sample is inserted into the first
+//! chunk whose newest sample is not older than it: that chunk is decoded, the sample inserted
+//! and the chunk re-encoded (rare by nature, so the common in-order append stays O(1)). Reads
+//! and block cuts decode only the chunks that overlap the asked range.
+//!
 //! Appends check the out-of-order window: a sample older than the newest timestamp seen by the
 //! head minus the window is rejected (Prometheus's "out of bounds"); inside the window it is
 //! inserted in order. A second sample at an existing timestamp is accepted only if it is the
@@ -12,6 +21,7 @@ use std::collections::HashMap;
 use promql_parser::label::Matcher;
 
 use super::Labels;
+use super::chunk::{self, GorillaAppender};
 use super::index::Postings;
 
 /// Why a sample was not stored.
@@ -34,9 +44,162 @@ pub struct AppendStats {
     pub duplicate: u64,
 }
 
+/// Samples per head chunk before it is closed (Prometheus also cuts head chunks at 120).
+pub const HEAD_CHUNK_SAMPLES: usize = 120;
+
+/// A closed, compressed chunk of the head.
+struct HeadChunk {
+    mint: i64,
+    maxt: i64,
+    /// A Gorilla chunk (`chunk::decode` reads it).
+    data: Box<[u8]>,
+}
+
+fn chunk_len(data: &[u8]) -> u64 {
+    data.get(1..5).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64)
+}
+
+fn decode_chunk(data: &[u8]) -> Vec<(i64, f64)> {
+    // Only this module writes these chunks; a failure here is a bug, not bad input.
+    chunk::decode(data).expect("head chunk decodes")
+}
+
 struct MemSeries {
     labels: Labels,
-    samples: Vec<(i64, f64)>,
+    /// Closed chunks, in time order, older than everything in `open`.
+    chunks: Vec<HeadChunk>,
+    /// The chunk appends go to.
+    open: GorillaAppender,
+    /// Oldest timestamp in `open` (meaningless when it is empty).
+    open_mint: i64,
+}
+
+impl MemSeries {
+    fn new(labels: Labels) -> MemSeries {
+        MemSeries { labels, chunks: Vec::new(), open: GorillaAppender::default(), open_mint: 0 }
+    }
+
+    fn num_samples(&self) -> u64 {
+        self.chunks.iter().map(|c| chunk_len(&c.data)).sum::<u64>() + self.open.len() as u64
+    }
+
+    fn min_t(&self) -> Option<i64> {
+        match self.chunks.first() {
+            Some(c) => Some(c.mint),
+            None => (!self.open.is_empty()).then_some(self.open_mint),
+        }
+    }
+
+    fn max_t(&self) -> Option<i64> {
+        if !self.open.is_empty() {
+            return Some(self.open.last_t());
+        }
+        self.chunks.last().map(|c| c.maxt)
+    }
+
+    /// `(mint, maxt, bytes)` of every chunk, the open one last.
+    fn ranges(&self) -> impl Iterator<Item = (i64, i64, &[u8])> {
+        let open = (!self.open.is_empty()).then(|| (self.open_mint, self.open.last_t(), self.open.bytes()));
+        self.chunks.iter().map(|c| (c.mint, c.maxt, &*c.data)).chain(open)
+    }
+
+    /// Samples in `[mint, maxt]`, ascending.
+    fn samples_in(&self, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
+        let mut out = Vec::new();
+        for (lo, hi, data) in self.ranges() {
+            if hi < mint || lo > maxt {
+                continue;
+            }
+            // Only this module writes these chunks; a failure here is a bug, not bad input.
+            let part = chunk::decode_range(data, mint, maxt).expect("head chunk decodes");
+            if out.is_empty() {
+                out = part;
+            } else {
+                out.extend(part);
+            }
+        }
+        out
+    }
+
+    /// Whether a sample lies in `[mint, maxt]`.
+    fn has_sample_in(&self, mint: i64, maxt: i64) -> bool {
+        self.ranges().any(|(lo, hi, data)| {
+            if hi < mint || lo > maxt {
+                return false;
+            }
+            // The ends of a chunk are samples; only a chunk spanning the whole range needs a look.
+            if (mint..=maxt).contains(&lo) || (mint..=maxt).contains(&hi) {
+                return true;
+            }
+            decode_chunk(data).iter().any(|&(t, _)| t >= mint && t <= maxt)
+        })
+    }
+
+    fn close_open(&mut self) {
+        let open = std::mem::take(&mut self.open);
+        let maxt = open.last_t();
+        self.chunks.push(HeadChunk { mint: self.open_mint, maxt, data: open.into_bytes().into_boxed_slice() });
+    }
+
+    fn reopen(&mut self, samples: &[(i64, f64)]) {
+        let mut a = GorillaAppender::with_capacity(samples.len() * 2 + 16);
+        for &(t, v) in samples {
+            a.append(t, v);
+        }
+        self.open = a;
+        self.open_mint = samples.first().map_or(0, |s| s.0);
+    }
+
+    /// Inserts in order: Ok(true) stored, Ok(false) identical re-send, Err on a conflicting value.
+    fn insert(&mut self, t: i64, v: f64) -> Result<bool, Rejected> {
+        if self.max_t().is_none_or(|last| last < t) {
+            if self.open.len() >= HEAD_CHUNK_SAMPLES {
+                self.close_open();
+            }
+            if self.open.is_empty() {
+                self.open_mint = t;
+            }
+            self.open.append(t, v);
+            return Ok(true);
+        }
+        // Out of order: into the first chunk whose newest sample is not older than `t`.
+        let i = self.chunks.partition_point(|c| c.maxt < t);
+        let in_open = i == self.chunks.len();
+        let mut samples = if in_open { decode_chunk(self.open.bytes()) } else { decode_chunk(&self.chunks[i].data) };
+        let at = samples.partition_point(|&(x, _)| x < t);
+        if at < samples.len() && samples[at].0 == t {
+            return if samples[at].1.to_bits() == v.to_bits() { Ok(false) } else { Err(Rejected::Duplicate) };
+        }
+        samples.insert(at, (t, v));
+        if in_open {
+            self.reopen(&samples);
+        } else {
+            let c = &mut self.chunks[i];
+            c.mint = samples[0].0;
+            c.data = chunk::encode(chunk::ENC_GORILLA, &samples).into_boxed_slice();
+        }
+        Ok(true)
+    }
+
+    /// Drops samples before `t`; returns how many are left.
+    fn truncate_before(&mut self, t: i64) -> u64 {
+        let drop = self.chunks.iter().take_while(|c| c.maxt < t).count();
+        self.chunks.drain(..drop);
+        if let Some(c) = self.chunks.first_mut()
+            && c.mint < t
+        {
+            let kept: Vec<(i64, f64)> = decode_chunk(&c.data).into_iter().filter(|s| s.0 >= t).collect();
+            // Not empty: the chunk's newest sample is at or after `t`.
+            c.mint = kept[0].0;
+            c.data = chunk::encode(chunk::ENC_GORILLA, &kept).into_boxed_slice();
+        }
+        if self.chunks.is_empty() && !self.open.is_empty() && self.open_mint < t {
+            let kept: Vec<(i64, f64)> = decode_chunk(self.open.bytes()).into_iter().filter(|s| s.0 >= t).collect();
+            self.reopen(&kept);
+        }
+        self.chunks.shrink_to_fit();
+        self.num_samples()
+    }
 }
 
 /// The head block.
@@ -62,6 +225,24 @@ impl Default for Head {
             min_valid: i64::MIN,
             samples: 0,
         }
+    }
+}
+
+/// One series' part of a block cut: copies of its compressed head chunks that hold samples
+/// before `before`.
+pub struct CutSeries {
+    chunks: Vec<Box<[u8]>>,
+    before: i64,
+}
+
+impl CutSeries {
+    /// The series' samples before the cut, ascending.
+    pub fn samples(&self) -> Vec<(i64, f64)> {
+        let mut out = Vec::new();
+        for c in &self.chunks {
+            out.extend(decode_chunk(c).into_iter().filter(|s| s.0 < self.before));
+        }
+        out
     }
 }
 
@@ -105,13 +286,26 @@ impl Head {
         self.min_valid = self.min_valid.max(t);
     }
 
-    /// Copies of every series' samples before `t`, series without such samples left out.
+    /// Copies of every series' samples before `t` (decoded from its chunks), series without
+    /// such samples left out.
     pub fn samples_before(&self, t: i64) -> Vec<(Labels, Vec<(i64, f64)>)> {
+        self.chunks_before(t)
+            .into_iter()
+            .filter_map(|(l, c)| {
+                let samples = c.samples();
+                (!samples.is_empty()).then_some((l, samples))
+            })
+            .collect()
+    }
+
+    /// Copies of the compressed chunks holding every series' samples before `t` (what a block
+    /// cut needs; decoded one series at a time while the block is written, outside the lock).
+    pub fn chunks_before(&self, t: i64) -> Vec<(Labels, CutSeries)> {
         self.series
             .iter()
             .filter_map(|s| {
-                let hi = s.samples.partition_point(|&(x, _)| x < t);
-                (hi > 0).then(|| (s.labels.clone(), s.samples[..hi].to_vec()))
+                let chunks: Vec<Box<[u8]>> = s.ranges().filter(|&(lo, _, _)| lo < t).map(|(_, _, data)| Box::<[u8]>::from(data)).collect();
+                (!chunks.is_empty()).then(|| (s.labels.clone(), CutSeries { chunks, before: t }))
             })
             .collect()
     }
@@ -126,17 +320,21 @@ impl Head {
         self.samples = 0;
         self.min_t = None;
         for mut s in old {
-            let lo = s.samples.partition_point(|&(x, _)| x < t);
-            s.samples.drain(..lo);
-            if s.samples.is_empty() {
+            let left = s.truncate_before(t);
+            if left == 0 {
                 continue;
             }
-            let id = self.series_id(&s.labels) as usize;
-            self.samples += s.samples.len() as u64;
-            let first = s.samples[0].0;
-            self.min_t = Some(self.min_t.map_or(first, |m| m.min(first)));
-            self.series[id].samples = s.samples;
+            self.samples += left;
+            if let Some(first) = s.min_t() {
+                self.min_t = Some(self.min_t.map_or(first, |m| m.min(first)));
+            }
+            let id = self.series.len() as u32;
+            self.postings.add(id, &s.labels);
+            self.by_labels.insert(s.labels.clone(), id);
+            self.series.push(s);
         }
+        self.series.shrink_to_fit();
+        self.by_labels.shrink_to_fit();
     }
 
     fn note_time(&mut self, t: i64) {
@@ -151,7 +349,7 @@ impl Head {
         let id = self.series.len() as u32;
         self.postings.add(id, labels);
         self.by_labels.insert(labels.clone(), id);
-        self.series.push(MemSeries { labels: labels.clone(), samples: Vec::new() });
+        self.series.push(MemSeries::new(labels.clone()));
         id
     }
 
@@ -175,7 +373,7 @@ impl Head {
                 stats.too_old += 1;
                 continue;
             }
-            match insert(&mut self.series[id].samples, t, v) {
+            match self.series[id].insert(t, v) {
                 Ok(new) => {
                     stats.accepted += 1;
                     if new {
@@ -201,7 +399,7 @@ impl Head {
             if t < self.min_valid {
                 continue;
             }
-            if let Ok(true) = insert(&mut self.series[id].samples, t, v) {
+            if let Ok(true) = self.series[id].insert(t, v) {
                 self.samples += 1;
                 self.note_time(t);
             }
@@ -216,17 +414,14 @@ impl Head {
     /// sample there are left out. In creation order, as Prometheus's unsorted `Select`, which
     /// decides how `topk`/`bottomk` break ties.
     pub fn select(&self, matchers: &[&Matcher], mint: i64, maxt: i64) -> Vec<SelectedSeries> {
-        let out: Vec<SelectedSeries> = self
-            .matching(matchers)
+        self.matching(matchers)
             .into_iter()
             .filter_map(|id| {
                 let s = &self.series[id as usize];
-                let lo = s.samples.partition_point(|&(t, _)| t < mint);
-                let hi = s.samples.partition_point(|&(t, _)| t <= maxt);
-                (lo < hi).then(|| SelectedSeries { labels: s.labels.clone(), samples: s.samples[lo..hi].to_vec() })
+                let samples = s.samples_in(mint, maxt);
+                (!samples.is_empty()).then(|| SelectedSeries { labels: s.labels.clone(), samples })
             })
-            .collect();
-        out
+            .collect()
     }
 
     /// Label sets of the series matching `matchers` with a sample in `[mint, maxt]`.
@@ -234,30 +429,17 @@ impl Head {
         let mut out: Vec<Labels> = self
             .matching(matchers)
             .into_iter()
-            .filter(|&id| {
-                let s = &self.series[id as usize].samples;
-                let lo = s.partition_point(|&(t, _)| t < mint);
-                lo < s.len() && s[lo].0 <= maxt
-            })
+            .filter(|&id| self.series[id as usize].has_sample_in(mint, maxt))
             .map(|id| self.series[id as usize].labels.clone())
             .collect();
         out.sort();
         out
     }
-}
 
-/// Inserts in order: Ok(true) stored, Ok(false) identical re-send, Err on a conflicting value.
-fn insert(samples: &mut Vec<(i64, f64)>, t: i64, v: f64) -> Result<bool, Rejected> {
-    if samples.last().is_none_or(|&(last, _)| last < t) {
-        samples.push((t, v));
-        return Ok(true);
+    /// Heap bytes of the series' sample chunks (closed and open).
+    pub fn chunk_bytes(&self) -> usize {
+        self.series.iter().map(|s| s.chunks.iter().map(|c| c.data.len()).sum::<usize>() + s.open.capacity()).sum()
     }
-    let i = samples.partition_point(|&(x, _)| x < t);
-    if i < samples.len() && samples[i].0 == t {
-        return if samples[i].1.to_bits() == v.to_bits() { Ok(false) } else { Err(Rejected::Duplicate) };
-    }
-    samples.insert(i, (t, v));
-    Ok(true)
 }
 
 #[cfg(test)]
@@ -300,5 +482,99 @@ mod tests {
         assert_eq!(count(vec![m(MatchOp::Re(re("a|b")), "job", "a|b")]), 3);
         assert_eq!(count(vec![m(MatchOp::NotRe(re("a")), "job", "a"), m(MatchOp::Equal, "instance", "1")]), 1);
         assert_eq!(count(vec![m(MatchOp::Re(re(".*")), "job", ".*")]), 4);
+    }
+
+    fn all(h: &Head) -> Vec<(i64, u64)> {
+        h.select(&[], i64::MIN, i64::MAX).into_iter().flat_map(|s| s.samples).map(|(t, v)| (t, v.to_bits())).collect()
+    }
+
+    /// 1000 in-order samples, 15 s apart: 8 closed chunks and an open one.
+    fn filled() -> (Head, Labels, Vec<(i64, f64)>) {
+        let mut h = Head::default();
+        let s = l(&[("__name__", "x")]);
+        let want: Vec<(i64, f64)> = (0..1000).map(|i| (i * 15_000, (i * 7 % 13) as f64 * 0.25)).collect();
+        let mut stored = Vec::new();
+        for part in want.chunks(7) {
+            h.append(&s, part, i64::MAX, &mut stored);
+        }
+        (h, s, want)
+    }
+
+    #[test]
+    fn samples_are_kept_in_closed_gorilla_chunks_and_an_open_one() {
+        let (h, _, want) = filled();
+        let ser = &h.series[0];
+        assert_eq!(ser.chunks.len(), 1000 / HEAD_CHUNK_SAMPLES);
+        assert_eq!(ser.open.len(), 1000 % HEAD_CHUNK_SAMPLES);
+        assert_eq!(h.num_samples(), 1000);
+        assert_eq!(all(&h), want.iter().map(|&(t, v)| (t, v.to_bits())).collect::<Vec<_>>());
+        // Compressed: well under the 16 bytes a raw sample takes.
+        assert!(h.chunk_bytes() < 1000 * 4, "{} bytes", h.chunk_bytes());
+    }
+
+    #[test]
+    fn reads_spanning_closed_chunks_and_the_open_one() {
+        let (h, _, want) = filled();
+        // From inside the 8th closed chunk into the open one, edges inclusive.
+        for (lo, hi) in [(850, 990), (0, 0), (119, 120), (959, 960), (960, 999), (300, 300), (5, 995)] {
+            let (mint, maxt) = (lo * 15_000, hi * 15_000);
+            let got = &h.select(&[], mint, maxt)[0].samples;
+            let exp: Vec<_> = want.iter().copied().filter(|&(t, _)| t >= mint && t <= maxt).collect();
+            assert_eq!(got, &exp, "[{lo}, {hi}]");
+            assert_eq!(h.series_labels(&[], mint, maxt).len(), 1);
+        }
+        // Between two samples, inside one chunk: nothing.
+        assert!(h.select(&[], 15_001, 29_999).is_empty());
+        assert!(h.series_labels(&[], 15_001, 29_999).is_empty());
+    }
+
+    #[test]
+    fn out_of_order_inserts_into_closed_and_open_chunks() {
+        let (mut h, s, mut want) = filled();
+        let mut stored = Vec::new();
+        // Into the 1st and 5th closed chunks, into the gap between two chunks, into the open
+        // one, a re-send, a conflicting duplicate and a staleness marker.
+        let stale = f64::from_bits(crate::tsdb::STALE_NAN);
+        let st = h.append(
+            &s,
+            &[(7_500, -1.0), (600_000 + 1, 42.0), (120 * 15_000 - 1, 3.5), (995 * 15_000 + 2, stale), (30_000, want[2].1), (45_000, 99.0)],
+            i64::MAX,
+            &mut stored,
+        );
+        assert_eq!((st.accepted, st.duplicate), (5, 1));
+        assert_eq!(stored.len(), 4, "the re-send is not stored twice");
+        want.extend([(7_500, -1.0), (600_001, 42.0), (120 * 15_000 - 1, 3.5), (995 * 15_000 + 2, stale)]);
+        want.sort_by_key(|s| s.0);
+        assert_eq!(all(&h), want.iter().map(|&(t, v)| (t, v.to_bits())).collect::<Vec<_>>());
+        assert_eq!(h.num_samples(), 1004);
+        // Appends continue in order after the open chunk was rebuilt.
+        h.append(&s, &[(1000 * 15_000, 1.0)], i64::MAX, &mut stored);
+        assert_eq!(all(&h).last(), Some(&(1000 * 15_000, 1f64.to_bits())));
+        let ser = &h.series[0];
+        assert!(ser.chunks.windows(2).all(|w| w[0].maxt < w[1].mint));
+    }
+
+    #[test]
+    fn block_cut_reads_and_truncates_the_compressed_head() {
+        let (mut h, s, want) = filled();
+        // A cut in the middle of a closed chunk, then one in the open chunk.
+        let mut prev = i64::MIN;
+        for cut in [500 * 15_000 + 1, 990 * 15_000] {
+            let got: Vec<_> = h.samples_before(cut).into_iter().flat_map(|(_, v)| v).collect();
+            let exp: Vec<_> = want.iter().copied().filter(|&(t, _)| t >= prev && t < cut).collect();
+            assert_eq!(got, exp);
+            h.truncate_before(cut);
+            prev = cut;
+            let rest: Vec<_> = want.iter().filter(|&&(t, _)| t >= cut).map(|&(t, v)| (t, v.to_bits())).collect();
+            assert_eq!(all(&h), rest);
+            assert_eq!(h.num_samples(), rest.len() as u64);
+            assert_eq!(h.min_t(), Some(rest[0].0));
+        }
+        let mut stored = Vec::new();
+        let st = h.append(&s, &[(10, 1.0), (1000 * 15_000, 2.0)], i64::MAX, &mut stored);
+        assert_eq!((st.accepted, st.too_old), (1, 1));
+        // A cut after every sample drops the series.
+        h.truncate_before(i64::MAX);
+        assert_eq!(h.num_series(), 0);
     }
 }

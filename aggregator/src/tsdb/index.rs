@@ -30,6 +30,8 @@ impl Postings {
         for m in matchers.iter().filter(|m| !m.is_match("")) {
             let mut ids: Vec<u32> = match self.map.get(&m.name) {
                 None => Vec::new(),
+                // An equality matcher looks its one value up instead of testing every value.
+                Some(values) if matches!(m.op, promql_parser::label::MatchOp::Equal) => values.get(&m.value).cloned().unwrap_or_default(),
                 Some(values) => values.iter().filter(|(v, _)| m.is_match(v)).flat_map(|(_, ids)| ids.iter().copied()).collect(),
             };
             ids.sort_unstable();

@@ -83,6 +83,11 @@ impl Labels {
     pub fn to_vec(&self) -> Vec<(String, String)> {
         self.0.to_vec()
     }
+    /// Address of the shared pairs: equal for clones of one label set (the query engine's
+    /// per-query caches key on it while holding a clone, so an address is never reused).
+    pub fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const u8 as usize
+    }
 }
 
 impl fmt::Display for Labels {
@@ -507,13 +512,14 @@ impl Tsdb {
 fn open_blocks(dir: &Path) -> std::io::Result<Vec<Arc<block::Block>>> {
     std::fs::create_dir_all(dir)?;
     let mut blocks = Vec::new();
+    let mut known = HashSet::new();
     for e in std::fs::read_dir(dir)? {
         let p = e?.path();
         let ext = p.extension().map(|x| x.to_string_lossy().into_owned()).unwrap_or_default();
         if ext == "tmp" {
             std::fs::remove_file(&p)?;
         } else if ext == block::EXT {
-            match block::Block::open(&p) {
+            match block::Block::open_shared(&p, &mut known) {
                 Ok(b) => blocks.push(Arc::new(b)),
                 Err(e) => {
                     error!(file = %p.display(), error = %e, "unreadable metrics block set aside");
@@ -533,7 +539,29 @@ fn open_blocks(dir: &Path) -> std::io::Result<Vec<Arc<block::Block>>> {
     Ok(kept)
 }
 
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+/// Hands memory freed by a block cut or compaction (the head's cut chunks, the decoded series
+/// of a compaction) back to the OS. glibc's malloc keeps freed memory of its per-thread arenas
+/// mapped unless asked; mimalloc (the `lookout` binary's allocator) returns pages on its own
+/// after a delay, and at once for this thread's heap when asked to collect.
+fn release_freed_memory() {
+    // Names the crate so that its C library is linked into every binary of this crate.
+    use mimalloc as _;
+    unsafe extern "C" {
+        fn mi_collect(force: bool);
+    }
+    // SAFETY: mi_collect only walks mimalloc's own heaps; with another global allocator they are
+    // empty and it does nothing.
+    unsafe {
+        mi_collect(true);
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     {
@@ -555,14 +583,22 @@ impl Maintenance {
 
     fn run(&self) {
         let _one = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut changed = false;
         let result = (|| -> std::io::Result<()> {
-            while self.cut_one()? {}
-            while self.compact_one()? {}
+            while self.cut_one()? {
+                changed = true;
+            }
+            while self.compact_one()? {
+                changed = true;
+            }
             self.retention()
         })();
         if let Err(e) = result {
             self.metrics.maintenance_failures.inc();
             error!(error = %e, "metrics block maintenance failed; retrying later");
+        }
+        if changed {
+            release_freed_memory();
         }
         self.update_gauges();
     }
@@ -586,11 +622,12 @@ impl Maintenance {
             }
             (start, bound)
         };
-        // From here on no sample below `bound` enters the head; take those it has.
-        let mut series = {
+        // From here on no sample below `bound` enters the head; take (compressed copies of)
+        // the chunks holding those it has, and decode them series by series while writing.
+        let series = {
             let mut db = self.write();
             db.head.set_min_valid(bound);
-            db.head.samples_before(bound)
+            db.head.chunks_before(bound)
         };
         let blocks_dir = self.dir.join("blocks");
         let mut new_block = None;
@@ -599,13 +636,13 @@ impl Maintenance {
                 id: block::new_id(start),
                 mint: start,
                 maxt: bound - 1,
-                num_series: series.len() as u64,
-                num_samples: series.iter().map(|s| s.1.len() as u64).sum(),
+                num_series: 0,
+                num_samples: 0,
                 level: 0,
                 parents: vec![],
                 encoding: chunk::DEFAULT_ENCODING,
             };
-            new_block = Some(Arc::new(block::write(&blocks_dir, meta, &mut series)?));
+            new_block = Some(Arc::new(block::write_with(&blocks_dir, meta, series, |c| Ok(c.samples()))?));
         }
         write_atomic(&blocks_dir.join(HEAD_MIN_FILE), bound.to_string().as_bytes())?;
         {
@@ -652,33 +689,35 @@ impl Maintenance {
                 if group.len() < 2 || end > newest {
                     continue;
                 }
-                let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
-                for b in &group {
-                    for (l, s) in b.all().map_err(std::io::Error::other)? {
-                        merged.entry(l).or_default().extend(s);
+                // Which parent series make up each merged series; samples are read and merged
+                // one series at a time while the new block is written.
+                let mut parts: BTreeMap<Labels, Vec<(usize, u32)>> = BTreeMap::new();
+                for (i, b) in group.iter().enumerate() {
+                    for (id, l) in b.series_list() {
+                        parts.entry(l.clone()).or_default().push((i, id));
                     }
                 }
-                let mut series: Vec<(Labels, Vec<(i64, f64)>)> = merged
-                    .into_iter()
-                    .map(|(l, mut s)| {
-                        s.sort_by_key(|x| x.0);
-                        s.dedup_by_key(|x| x.0);
-                        (l, s)
-                    })
-                    .collect();
                 let mint = group.iter().map(|b| b.meta.mint).min().unwrap_or(win * w);
                 let maxt = group.iter().map(|b| b.meta.maxt).max().unwrap_or(end);
                 let meta = block::BlockMeta {
                     id: block::new_id(mint),
                     mint,
                     maxt,
-                    num_series: series.len() as u64,
-                    num_samples: series.iter().map(|s| s.1.len() as u64).sum(),
+                    num_series: 0,
+                    num_samples: 0,
                     level: group.iter().map(|b| b.meta.level).max().unwrap_or(0) + 1,
                     parents: group.iter().map(|b| b.meta.id.clone()).collect(),
                     encoding: chunk::DEFAULT_ENCODING,
                 };
-                let nb = Arc::new(block::write(&self.dir.join("blocks"), meta, &mut series)?);
+                let nb = Arc::new(block::write_with(&self.dir.join("blocks"), meta, parts.into_iter().collect(), |ids| {
+                    let mut s = Vec::new();
+                    for &(i, id) in ids {
+                        s.extend(group[i].series_samples(id)?);
+                    }
+                    s.sort_by_key(|x| x.0);
+                    s.dedup_by_key(|x| x.0);
+                    Ok(s)
+                })?);
                 {
                     let mut db = self.write();
                     let ids: HashSet<&str> = group.iter().map(|b| b.meta.id.as_str()).collect();

@@ -11,6 +11,8 @@
 
 use std::time::Instant;
 
+mod vs_prometheus;
+
 use aggregator::tsdb::chunk;
 use clap::{Parser, Subcommand};
 use rand::rngs::StdRng;
@@ -33,6 +35,59 @@ enum Cmd {
         /// Samples per series (15 s apart: 480 = 2 h).
         #[arg(long, default_value_t = 1920)]
         samples: usize,
+    },
+    /// Rule evaluation: the same rules and data in a real Prometheus and in `lookout serve`.
+    Rules {
+        /// Active series.
+        #[arg(long, default_value_t = 100_000)]
+        series: usize,
+        /// Rules (groups of 100).
+        #[arg(long, default_value_t = 1000)]
+        rules: usize,
+        /// Evaluation interval, seconds.
+        #[arg(long, default_value_t = 15)]
+        interval: u64,
+        /// Cycles to wait before reading the evaluation times.
+        #[arg(long, default_value_t = 3)]
+        cycles: usize,
+        /// The `lookout` binary (default: next to this one).
+        #[arg(long)]
+        lookout: Option<std::path::PathBuf>,
+        /// The `prometheus` binary.
+        #[arg(long, default_value = "prometheus")]
+        prometheus: std::path::PathBuf,
+    },
+    /// The same remote_write data into a real Prometheus and into `lookout serve`, same run.
+    Prometheus {
+        /// Active series.
+        #[arg(long, default_value_t = 10_000)]
+        series: usize,
+        /// Hours of data at 15 s per sample, ending now.
+        #[arg(long, default_value_t = 3)]
+        hours: u32,
+        /// Block range of both stores, minutes.
+        #[arg(long, default_value_t = 30)]
+        block_minutes: u32,
+        /// Runs of each query (the median is reported).
+        #[arg(long, default_value_t = 11)]
+        rounds: usize,
+        /// The `lookout` binary (default: next to this one).
+        #[arg(long)]
+        lookout: Option<std::path::PathBuf>,
+        /// The `prometheus` binary.
+        #[arg(long, default_value = "prometheus")]
+        prometheus: std::path::PathBuf,
+        /// Series per remote_write request.
+        #[arg(long, default_value_t = 2000)]
+        series_per_request: usize,
+        /// Samples per series per request.
+        #[arg(long, default_value_t = 10)]
+        samples_per_series_per_request: usize,
+        /// The data set: `jitter` (±25 ms timestamp jitter, full-precision random-walk floats)
+        /// or `scrape` (as node_exporter scraped by Prometheus: timestamps exactly on the
+        /// interval, integer counters, page-sized memory steps, ratios with 2 decimals).
+        #[arg(long, default_value = "jitter", value_parser = ["jitter", "scrape"])]
+        data: String,
     },
 }
 
@@ -159,6 +214,53 @@ fn main() -> anyhow::Result<()> {
         Cmd::Chunks { series, samples } => {
             chunks_bench(series.clamp(1, 10_000), samples.clamp(1, 100_000));
             Ok(())
+        }
+        Cmd::Rules { series, rules, interval, cycles, lookout, prometheus } => {
+            let lookout = match lookout {
+                Some(p) => p,
+                None => std::env::current_exe()?.with_file_name("lookout"),
+            };
+            let o = vs_prometheus::Opts {
+                series: series.clamp(1, 1_000_000),
+                hours: 0,
+                minutes: 10,
+                block_minutes: 120,
+                rounds: 1,
+                lookout,
+                prometheus,
+                series_per_request: 2000,
+                samples_per_series_per_request: 10,
+                scrape_data: false,
+            };
+            vs_prometheus::run_rules(o, rules.clamp(1, 100_000), interval.clamp(1, 600), cycles.clamp(1, 100))
+        }
+        Cmd::Prometheus {
+            series,
+            hours,
+            block_minutes,
+            rounds,
+            lookout,
+            prometheus,
+            series_per_request,
+            samples_per_series_per_request,
+            data,
+        } => {
+            let lookout = match lookout {
+                Some(p) => p,
+                None => std::env::current_exe()?.with_file_name("lookout"),
+            };
+            vs_prometheus::run(vs_prometheus::Opts {
+                series: series.clamp(1, 1_000_000),
+                hours: hours.clamp(2, 48),
+                minutes: 0,
+                block_minutes: block_minutes.clamp(5, 240),
+                rounds: rounds.clamp(1, 101),
+                lookout,
+                prometheus,
+                series_per_request: series_per_request.clamp(1, 100_000),
+                samples_per_series_per_request: samples_per_series_per_request.clamp(1, 1000),
+                scrape_data: data == "scrape",
+            })
         }
     }
 }
