@@ -4,6 +4,8 @@
 #
 #   cargo build --release -p agent && agent/benches/tail_ship.sh [LINES]
 #   COMPRESSION=zstd agent/benches/tail_ship.sh     # the agent's body compression (default gzip)
+#   AGENT_BEFORE=/path/to/old/lookout-agent agent/benches/tail_ship.sh   # an older build too
+#   SINK_EXTRA='batch = { max_events = 1000 }' agent/benches/tail_ship.sh  # more sink settings
 #
 # Reports lines/s, MiB/s, CPU seconds per million lines (user+sys of the shipper process) and
 # peak RSS (VmHWM). The agent parses every line as JSON and ships OTLP protobuf (gzip) over HTTP
@@ -15,7 +17,7 @@ COMPRESSION=${COMPRESSION:-gzip}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-AGENT=$TARGET/release/lookout-agent
+AGENT=${AGENT:-$TARGET/release/lookout-agent}
 W=$(mktemp -d /tmp/bench-agent.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$W"' EXIT
 mkdir -p "$W/logs"
@@ -33,15 +35,22 @@ BYTES=$(stat -c %s "$W/logs/app.log")
 echo "file: $LINES lines, $BYTES bytes ($((BYTES / LINES)) bytes/line)"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# wait_port PORT: until something listens there (a sink starting on a busy machine)
+wait_port() { for _ in $(seq 1 200); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2).close()" 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
 cpu_secs() { awk '{print ($14+$15)/100}' "/proc/$1/stat"; }
 peak_kib() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
 report() { # name secs cpu rss_kib
   awk -v n="$1" -v s="$2" -v c="$3" -v r="$4" -v l="$LINES" -v b="$BYTES" 'BEGIN{printf "%-14s %10.0f lines/s %8.1f MiB/s %8.2f CPU s/M lines %7.1f MiB peak RSS  (%.2f s)\n", n, l/s, b/s/1048576, c/(l/1e6), r/1024, s}'
 }
 
-# --- lookout-agent -------------------------------------------------------------------------
+# --- lookout-agent ---------------------------------------------------------------------------
+# run_agent LABEL BINARY: one agent run on the file (fresh data directory, fresh sink)
+run_agent() {
+local LABEL=$1 BIN=$2
 HP=$(free_port); AP=$(free_port)
 python3 "$HERE/sink.py" http "$HP" & SINK=$!
+wait_port "$HP"
+rm -rf "$W/agent-data"
 cat > "$W/agent.toml" <<TOML
 data_dir = "$W/agent-data"
 listen = "127.0.0.1:$AP"
@@ -53,25 +62,31 @@ type = "lookout"
 inputs = ["app"]
 endpoint = "http://127.0.0.1:$HP"
 compression = "$COMPRESSION"
+${SINK_EXTRA:-}
 TOML
 sleep 0.3
 START=$(date +%s.%N)
-"$AGENT" run --config "$W/agent.toml" 2>"$W/agent.log" & PID=$!
+"$BIN" run --config "$W/agent.toml" 2>"$W/agent.log" & PID=$!
 for _ in $(seq 1 6000); do
   N=$(curl -s "http://127.0.0.1:$AP/metrics" | awk '/^lookout_agent_events_out_total\{component="out"/{print $2}')
   [ "${N:-0}" -ge "$LINES" ] 2>/dev/null && break
   sleep 0.05
 done
 END=$(date +%s.%N)
-report "agent/$COMPRESSION" "$(echo "$END - $START" | bc)" "$(cpu_secs $PID)" "$(peak_kib $PID)"
+report "$LABEL/$COMPRESSION" "$(echo "$END - $START" | bc)" "$(cpu_secs $PID)" "$(peak_kib $PID)"
 # idle CPU: 10 s with nothing to read
 C0=$(cpu_secs $PID); sleep 10; C1=$(cpu_secs $PID)
-echo "lookout-agent idle CPU: $(echo "scale=3; ($C1 - $C0) * 100 / 10" | bc)%"
+echo "$LABEL idle CPU: $(echo "scale=3; ($C1 - $C0) * 100 / 10" | bc)%"
 kill $PID; wait $PID 2>/dev/null || true; kill $SINK
+}
+run_agent agent "$AGENT"
+# AGENT_BEFORE=path/to/older/lookout-agent: the same run for an older build, for a same-run ratio
+if [ -n "${AGENT_BEFORE:-}" ]; then run_agent before "$AGENT_BEFORE"; fi
 
 # --- rsyslog imfile -> omfwd TCP ------------------------------------------------------------
 TP=$(free_port)
 python3 "$HERE/sink.py" tcp "$TP" "$W/tcp.count" & TSINK=$!
+wait_port "$TP"
 mkdir -p "$W/rsyslog-work"
 cat > "$W/rsyslog.conf" <<CONF
 global(workDirectory="$W/rsyslog-work")

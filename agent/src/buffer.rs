@@ -3,7 +3,7 @@
 //! ```toml
 //! [sinks.central.buffer]
 //! type = "memory"          # default
-//! max_events = 10000       # log events + samples held
+//! max_events = 1000        # log events + samples held (at least one batch is taken)
 //! when_full = "block"      # or "drop_newest"
 //!
 //! [sinks.central.buffer]
@@ -97,8 +97,11 @@ impl Default for BufferConfig {
     }
 }
 
+/// Small on purpose: a file source's lines wait in the file (backpressure), and a batch is
+/// always taken when the buffer is below the limit, so a thousand events keep the source about
+/// one request ahead of the sink at a fraction of the memory (see BENCHMARKS.md, agent).
 fn default_max_events() -> usize {
-    10_000
+    1_000
 }
 fn default_max_bytes() -> u64 {
     256 << 20
@@ -124,6 +127,10 @@ impl BufferConfig {
         metrics: ComponentMetrics,
     ) -> std::io::Result<(mpsc::Receiver<EventBatch>, tokio::task::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(1);
+        match self {
+            BufferConfig::Memory(m) => metrics.set_buffer_capacity(m.max_events as i64, 0),
+            BufferConfig::Disk(d) => metrics.set_buffer_capacity(d.max_events.unwrap_or(0) as i64, d.max_bytes as i64),
+        }
         let handle = match self.clone() {
             BufferConfig::Memory(m) => tokio::spawn(memory(m, input, tx, metrics)),
             BufferConfig::Disk(d) => {

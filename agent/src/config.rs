@@ -78,8 +78,19 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Finds the line of a dotted key path in TOML text, for errors found after deserialization
 /// (semantic checks). Understands `[table]` headers and `key = value` lines, which is what
-/// Lookout's configs use.
+/// Lookout's configs use; a key inside an inline table (`tls = { ca_file = … }`) is found at the
+/// line of its nearest enclosing key.
 pub fn locate_key(text: &str, key: &str) -> Option<usize> {
+    let mut key = key;
+    loop {
+        if let Some(line) = locate_exact(text, key) {
+            return Some(line);
+        }
+        key = key.rsplit_once('.')?.0;
+    }
+}
+
+fn locate_exact(text: &str, key: &str) -> Option<usize> {
     let want: Vec<&str> = key.split('.').collect();
     let split = |s: &str| -> Vec<String> { s.split('.').map(|p| p.trim().trim_matches('"').to_string()).collect() };
     let mut table: Vec<String> = Vec::new();

@@ -9,6 +9,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 type Labels = Vec<(String, String)>;
@@ -28,6 +29,10 @@ pub struct Telemetry {
     redactions: Family<Labels, Counter>,
     buffer_events: Family<Labels, Gauge>,
     buffer_bytes: Family<Labels, Gauge>,
+    buffer_max_events: Family<Labels, Gauge>,
+    buffer_max_bytes: Family<Labels, Gauge>,
+    /// Every event dropped by any component, any reason, since the agent started.
+    dropped_total: Arc<AtomicU64>,
 }
 
 impl Default for Telemetry {
@@ -53,6 +58,7 @@ impl ComponentMetrics {
         let mut l = self.labels.clone();
         l.push(("reason".into(), reason.into()));
         self.telemetry.events_dropped.get_or_create(&l).inc_by(n);
+        self.telemetry.dropped_total.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Counts one request with its outcome (`ok`, `retry`, `rejected`, `duplicate`).
@@ -88,6 +94,26 @@ impl ComponentMetrics {
         self.telemetry.buffer_bytes.get_or_create(&self.labels).set(bytes);
     }
 
+    /// Sets a sink buffer's limits (0: no limit of that kind).
+    pub fn set_buffer_capacity(&self, max_events: i64, max_bytes: i64) {
+        self.telemetry.buffer_max_events.get_or_create(&self.labels).set(max_events);
+        self.telemetry.buffer_max_bytes.get_or_create(&self.labels).set(max_bytes);
+    }
+
+    /// The `Lookout-Agent-Stats` header value a sink sends with each request: the agent's
+    /// dropped events (all components, all reasons, since it started) and this sink's buffer.
+    pub fn stats_header(&self) -> String {
+        let t = &self.telemetry;
+        format!(
+            "dropped={}; buffer_events={}; buffer_max_events={}; buffer_bytes={}; buffer_max_bytes={}",
+            t.dropped_total.load(Ordering::Relaxed),
+            t.buffer_events.get_or_create(&self.labels).get().max(0),
+            t.buffer_max_events.get_or_create(&self.labels).get().max(0),
+            t.buffer_bytes.get_or_create(&self.labels).get().max(0),
+            t.buffer_max_bytes.get_or_create(&self.labels).get().max(0),
+        )
+    }
+
     /// Counts a failed checkpoint write.
     pub fn checkpoint_write_failed(&self) {
         self.telemetry.checkpoint_writes_failed.get_or_create(&self.labels).inc();
@@ -111,6 +137,9 @@ impl Telemetry {
             redactions: Family::default(),
             buffer_events: Family::default(),
             buffer_bytes: Family::default(),
+            buffer_max_events: Family::default(),
+            buffer_max_bytes: Family::default(),
+            dropped_total: Arc::new(AtomicU64::new(0)),
         };
         registry.register("lookout_agent_events_in", "Events received by a component", t.events_in.clone());
         registry.register("lookout_agent_events_out", "Events passed on or delivered by a component", t.events_out.clone());
@@ -123,6 +152,16 @@ impl Telemetry {
         registry.register("lookout_agent_redactions", "Matches masked by a redact transform", t.redactions.clone());
         registry.register("lookout_agent_buffer_events", "Events held in a sink's buffer", t.buffer_events.clone());
         registry.register("lookout_agent_buffer_bytes", "Bytes held in a sink's disk buffer", t.buffer_bytes.clone());
+        registry.register(
+            "lookout_agent_buffer_max_events",
+            "Most events a sink's buffer holds (0: no event limit)",
+            t.buffer_max_events.clone(),
+        );
+        registry.register(
+            "lookout_agent_buffer_max_bytes",
+            "Most bytes a sink's disk buffer holds (0: no byte limit)",
+            t.buffer_max_bytes.clone(),
+        );
         *t.registry.lock().expect("fresh mutex") = registry;
         t
     }
@@ -147,6 +186,9 @@ impl Telemetry {
     }
 }
 
+/// Request header carrying [`ComponentMetrics::stats_header`].
+pub const STATS_HEADER: &str = "Lookout-Agent-Stats";
+
 /// The content type of [`Telemetry::encode`] output once `# EOF` is appended.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -163,5 +205,19 @@ mod tests {
         let text = t.encode();
         assert!(text.contains(r#"lookout_agent_events_in_total{component="app",kind="file"} 5"#), "{text}");
         assert!(text.contains(r#"lookout_agent_events_dropped_total{component="app",kind="file",reason="too_long"} 2"#), "{text}");
+    }
+
+    #[test]
+    fn the_stats_header_sums_drops_of_every_component_and_shows_the_sinks_buffer() {
+        let t = Telemetry::new();
+        let sink = t.component("lookout", "central");
+        assert_eq!(sink.stats_header(), "dropped=0; buffer_events=0; buffer_max_events=0; buffer_bytes=0; buffer_max_bytes=0");
+        t.component("throttle", "t").dropped("throttled", 7);
+        t.component("file", "app").dropped("too_long", 1);
+        sink.dropped("buffer_full", 2);
+        sink.set_buffer_capacity(0, 4096);
+        sink.set_buffer(3, 1000);
+        t.component("lookout", "other").set_buffer(99, 99);
+        assert_eq!(sink.stats_header(), "dropped=10; buffer_events=3; buffer_max_events=0; buffer_bytes=1000; buffer_max_bytes=4096");
     }
 }

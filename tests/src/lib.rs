@@ -129,8 +129,17 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    /// Starts it and waits until `/health/ready` answers 200.
+    /// Starts it with authentication off (`--no-auth`: these tests are about something else)
+    /// and waits until `/health/ready` answers 200.
     pub fn start(data_dir: &Path, port: u16, extra: &[&str]) -> Aggregator {
+        let mut args = vec!["--no-auth"];
+        args.extend_from_slice(extra);
+        Aggregator::start_with_auth(data_dir, port, &args)
+    }
+
+    /// Starts it as production does, authentication on, and waits until `/health/ready`
+    /// answers 200.
+    pub fn start_with_auth(data_dir: &Path, port: u16, extra: &[&str]) -> Aggregator {
         let listen = format!("127.0.0.1:{port}");
         let mut args = vec!["serve", "--listen", &listen, "--data-dir", data_dir.to_str().expect("utf-8 path")];
         args.extend_from_slice(extra);
@@ -215,6 +224,13 @@ pub fn prom_api(base: &str, path: &str, params: &[(&str, &str)]) -> (u16, Value)
     (status, r.json().unwrap_or(Value::Null))
 }
 
+/// The sum of the samples on `{url}/metrics` whose line starts with `name` (a metric name and
+/// a space, or a name with its labels).
+pub fn metric(url: &str, name: &str) -> f64 {
+    let text = client().get(format!("{url}/metrics")).send().expect("GET /metrics").text().expect("/metrics text");
+    text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
 /// Appends `lines` (each followed by a newline) to `path`, creating it if needed.
 pub fn append_lines(path: &Path, lines: &[String]) {
     use std::io::Write;
@@ -245,6 +261,25 @@ pub fn all_hits(agg: &Aggregator, q: &str, n: u64) -> Vec<Value> {
     while lo <= n {
         let r = agg.search(&format!("({q}) AND seq:[{lo} TO {}]", lo + WINDOW - 1), 10_000);
         out.extend(r["hits"].as_array().cloned().unwrap_or_default());
+        lo += WINDOW;
+    }
+    out.sort_by_key(|h| h["id"].as_str().and_then(|s| s.parse::<u64>().ok()).or_else(|| h["id"].as_u64()).unwrap_or(0));
+    out
+}
+
+/// [`all_hits`] for large counts: each hit cut down to its `id` and the `file`, `part` and `seq`
+/// fields that [`assert_exactly_once_in_order`] reads, page by page, so a million lines fit in
+/// little memory.
+pub fn all_line_keys(agg: &Aggregator, q: &str, n: u64) -> Vec<Value> {
+    const WINDOW: u64 = 4000;
+    let mut out = Vec::new();
+    let mut lo = 0;
+    while lo <= n {
+        let r = agg.search(&format!("({q}) AND seq:[{lo} TO {}]", lo + WINDOW - 1), 10_000);
+        for h in r["hits"].as_array().into_iter().flatten() {
+            let f = &h["fields"];
+            out.push(serde_json::json!({"id": h["id"], "fields": {"file": f["file"], "part": f["part"], "seq": f["seq"]}}));
+        }
         lo += WINDOW;
     }
     out.sort_by_key(|h| h["id"].as_str().and_then(|s| s.parse::<u64>().ok()).or_else(|| h["id"].as_u64()).unwrap_or(0));
@@ -331,4 +366,35 @@ pub fn runs(seqs: &[u64]) -> String {
         i = j + 1;
     }
     out.join(" ")
+}
+
+/// A real Prometheus (Debian package `prometheus`) with the remote_write receiver on, started
+/// on loopback with `config` and its data under `dir`, ready; `None` when it is not installed
+/// (a failure under CI=true: scripts/install-test-deps.sh installs it). Returns the process
+/// and its base URL.
+pub fn start_prometheus(dir: &Path, config: &Path) -> Option<(Proc, String)> {
+    let Some(bin) = std::env::var_os("PATH")?.to_str()?.split(':').map(|d| PathBuf::from(d).join("prometheus")).find(|p| p.is_file())
+    else {
+        assert!(std::env::var_os("CI").is_none(), "no `prometheus` binary on PATH; scripts/install-test-deps.sh installs it");
+        eprintln!("SKIPPED: no `prometheus` binary on PATH (scripts/install-test-deps.sh installs it)");
+        return None;
+    };
+    let listen = format!("127.0.0.1:{}", free_port());
+    let proc = Proc::start(
+        &bin,
+        &[
+            &format!("--config.file={}", config.display()),
+            &format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            &format!("--web.listen-address={listen}"),
+            "--web.enable-remote-write-receiver",
+        ],
+        dir,
+        &dir.join("prometheus.log"),
+    );
+    let url = format!("http://{listen}");
+    let c = client();
+    wait_for("prometheus to become ready", Duration::from_secs(60), || {
+        c.get(format!("{url}/-/ready")).send().ok().filter(|r| r.status().is_success()).map(|_| ())
+    });
+    Some((proc, url))
 }

@@ -218,3 +218,41 @@ fn a_json_line_whose_log_field_holds_escaped_json_keeps_it() {
         assert_eq!(h["fields"]["stream"], "stdout");
     }
 }
+
+#[test]
+fn files_created_and_rotated_while_the_agent_was_down_are_read_once() {
+    let s = setup();
+    let (cfg, agent) = s.agent(&["*.log"], "");
+    let app = s.logs.join("app.log");
+    // An old rotated file, finished before the agent stops: it must not be read again when the
+    // rotation below renames it.
+    append_lines(&app, &lines("downtime", 0, 0, 100));
+    wait_following(&agent, &app);
+    wait_for("the first file to be delivered", Duration::from_secs(30), || (s.agg.count("file:downtime") >= 100).then_some(()));
+    std::fs::rename(&app, s.logs.join("app.log.1")).unwrap();
+    append_lines(&app, &lines("downtime", 1, 100, 200));
+    wait_for("the second file to be delivered", Duration::from_secs(30), || (s.agg.count("file:downtime") >= 200).then_some(()));
+    // Let the agent finish the rotated file and record that in its checkpoint, then kill it.
+    std::thread::sleep(Duration::from_millis(2500));
+    agent.kill9();
+    // While it is down: more lines in the followed file, then two numbered rotations
+    // (app.log.N → app.log.N+1, app.log → app.log.1, new app.log), so one file is created and
+    // rotated out of the globs without the agent ever seeing it at a matched path.
+    append_lines(&app, &lines("downtime", 1, 200, 250));
+    let rotate = || {
+        for n in (1..=3).rev() {
+            let from = s.logs.join(format!("app.log.{n}"));
+            if from.exists() {
+                std::fs::rename(&from, s.logs.join(format!("app.log.{}", n + 1))).unwrap();
+            }
+        }
+        std::fs::rename(&app, s.logs.join("app.log.1")).unwrap();
+    };
+    rotate();
+    append_lines(&app, &lines("downtime", 2, 250, 400));
+    rotate();
+    append_lines(&app, &lines("downtime", 3, 400, 450));
+    let agent = start_agent(s.dir.path(), &cfg, 2);
+    check(&s.agg, "downtime", 450);
+    assert!(agent.log_text().contains("created and rotated away while the agent was down"), "{}", agent.log_text());
+}

@@ -6,14 +6,14 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 use tests::{
-    Aggregator, Proc, all_hits, append_lines, assert_exactly_once_in_order, bin, client, free_port, prom_api, start_agent, test_line,
-    wait_count, wait_for, write_agent_config,
+    Aggregator, all_hits, append_lines, assert_exactly_once_in_order, bin, free_port, prom_api, start_agent, test_line, wait_count,
+    wait_for, write_agent_config,
 };
 
 /// One HTTP/1.1 request as a tiny test server saw it.
@@ -209,10 +209,6 @@ impl RetainLines for String {
     }
 }
 
-fn prometheus_binary() -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| PathBuf::from(d).join("prometheus")).find(|p| p.is_file())
-}
-
 fn fake_proc(root: &Path, user_ticks: u64, rx_bytes: u64) {
     let proc = root.join("proc");
     std::fs::create_dir_all(proc.join("net")).unwrap();
@@ -244,31 +240,10 @@ fn fake_proc(root: &Path, user_ticks: u64, rx_bytes: u64) {
 
 #[test]
 fn host_metrics_reach_a_real_prometheus_through_remote_write() {
-    let Some(prom_bin) = prometheus_binary() else {
-        assert!(std::env::var_os("CI").is_none(), "no `prometheus` binary on PATH; scripts/install-test-deps.sh installs it");
-        eprintln!("SKIPPED: no `prometheus` binary on PATH (scripts/install-test-deps.sh installs it)");
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n").unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let _prom = Proc::start(
-        &prom_bin,
-        &[
-            &format!("--config.file={}", cfg.display()),
-            &format!("--storage.tsdb.path={}", dir.path().join("prom-data").display()),
-            &format!("--web.listen-address={listen}"),
-            "--web.enable-remote-write-receiver",
-        ],
-        dir.path(),
-        &dir.path().join("prometheus.log"),
-    );
-    let prom = format!("http://{listen}");
-    let c = client();
-    wait_for("prometheus to become ready", Duration::from_secs(60), || {
-        c.get(format!("{prom}/-/ready")).send().ok().filter(|r| r.status().is_success()).map(|_| ())
-    });
+    let Some((_prom, prom)) = tests::start_prometheus(dir.path(), &cfg) else { return };
     let fake = dir.path().join("host");
     fake_proc(&fake, 150, 1000);
     let config = dir.path().join("agent.toml");

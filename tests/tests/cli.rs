@@ -6,7 +6,8 @@ use std::process::Command;
 use tests::bin;
 
 fn run(name: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(bin(name)).args(args).output().unwrap();
+    // The shipped agent configs read their ingest token from LOOKOUT_TOKEN, as deployed.
+    let out = Command::new(bin(name)).args(args).env("LOOKOUT_TOKEN", "lkt_test_token").output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 

@@ -24,7 +24,9 @@ fn have(tool: &str) -> bool {
 }
 
 fn check_config(binary: &str, path: &Path) {
-    let out = Command::new(bin(binary)).args(["check-config", "--config"]).arg(path).output().unwrap();
+    // The shipped agent configs read their ingest token from LOOKOUT_TOKEN, as deployed.
+    let out =
+        Command::new(bin(binary)).args(["check-config", "--config"]).arg(path).env("LOOKOUT_TOKEN", "lkt_test_token").output().unwrap();
     assert!(
         out.status.success(),
         "{binary} check-config {} failed:\n{}{}",

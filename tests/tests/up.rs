@@ -37,7 +37,7 @@ fn up_shows_demo_logs_and_survives_a_restart() {
     let before = {
         let probe = Proc::start(
             &bin("lookout"),
-            &["serve", "--listen", &listen, "--data-dir", "lookout-data"],
+            &["serve", "--no-auth", "--listen", &listen, "--data-dir", "lookout-data"],
             dir.path(),
             &dir.path().join("serve.log"),
         );

@@ -35,7 +35,210 @@ pub enum OtlpError {
 
 /// Encodes events as an OTLP `ExportLogsServiceRequest` in protobuf.
 pub fn encode_protobuf(events: &[LogEvent]) -> Vec<u8> {
-    to_request(events).encode_to_vec()
+    let mut out = Vec::new();
+    encode_protobuf_into(events, &mut out);
+    out
+}
+
+/// Appends the protobuf encoding of [`to_request`]`(events)` to `out`, byte for byte what prost
+/// would write, but straight from the events: no intermediate `LogRecord`/`AnyValue` messages,
+/// no copies of their strings. Each nested message's length is computed before it is written.
+pub fn encode_protobuf_into(events: &[LogEvent], out: &mut Vec<u8>) {
+    // One `ResourceLogs` per (host, service), in that order; events keep their order inside.
+    let single = events.windows(2).all(|w| (w[0].host.as_str(), w[0].service.as_str()) == (w[1].host.as_str(), w[1].service.as_str()));
+    if single {
+        if let Some(first) = events.first() {
+            let all: Vec<&LogEvent> = events.iter().collect();
+            direct::resource_logs(&first.host, &first.service, &all, out);
+        }
+        return;
+    }
+    let mut groups: BTreeMap<(&str, &str), Vec<&LogEvent>> = BTreeMap::new();
+    for e in events {
+        groups.entry((e.host.as_str(), e.service.as_str())).or_default().push(e);
+    }
+    for ((host, service), group) in groups {
+        direct::resource_logs(host, service, &group, out);
+    }
+}
+
+/// The hand-written protobuf encoder behind [`encode_protobuf_into`]. Field numbers and order
+/// follow the `opentelemetry-proto` messages (prost writes fields in declaration order and skips
+/// default scalars, but always writes a set `oneof` and a present sub-message).
+mod direct {
+    use super::{LogEvent, SOURCE_ATTR, Value, severity_number};
+
+    const SCOPE_NAME: &str = "lookout-agent";
+
+    fn varint_len(v: u64) -> usize {
+        (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+    }
+
+    fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    /// Bytes of a length-delimited field (one-byte key) holding `len` bytes.
+    fn delimited(len: usize) -> usize {
+        1 + varint_len(len as u64) + len
+    }
+
+    fn put_delimited_header(out: &mut Vec<u8>, key: u8, len: usize) {
+        out.push(key);
+        put_varint(out, len as u64);
+    }
+
+    /// `AnyValue` body for a JSON value.
+    fn any_len(v: &Value) -> usize {
+        match v {
+            Value::Null => 0,
+            Value::Bool(_) => 2,
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => 1 + varint_len(i as u64),
+                None => 9,
+            },
+            Value::String(s) => delimited(s.len()),
+            Value::Array(a) => delimited(a.iter().map(|x| delimited(any_len(x))).sum()),
+            Value::Object(o) => delimited(o.iter().map(|(k, x)| delimited(kv_len(k, any_len(x)))).sum()),
+        }
+    }
+
+    fn put_any(out: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::Null => {}
+            Value::Bool(b) => {
+                out.push(0x10);
+                out.push(*b as u8);
+            }
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => {
+                    out.push(0x18);
+                    put_varint(out, i as u64);
+                }
+                None => {
+                    out.push(0x21);
+                    out.extend_from_slice(&n.as_f64().unwrap_or(f64::NAN).to_le_bytes());
+                }
+            },
+            Value::String(s) => put_str(out, 0x0A, s),
+            Value::Array(a) => {
+                put_delimited_header(out, 0x2A, a.iter().map(|x| delimited(any_len(x))).sum());
+                for x in a {
+                    put_delimited_header(out, 0x0A, any_len(x));
+                    put_any(out, x);
+                }
+            }
+            Value::Object(o) => {
+                put_delimited_header(out, 0x32, o.iter().map(|(k, x)| delimited(kv_len(k, any_len(x)))).sum());
+                for (k, x) in o {
+                    put_kv(out, 0x0A, k, x);
+                }
+            }
+        }
+    }
+
+    fn put_str(out: &mut Vec<u8>, key: u8, s: &str) {
+        put_delimited_header(out, key, s.len());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    /// `KeyValue` body: the key (skipped when empty, as prost does) and the value message.
+    fn kv_len(key: &str, any_len: usize) -> usize {
+        (if key.is_empty() { 0 } else { delimited(key.len()) }) + delimited(any_len)
+    }
+
+    /// A `KeyValue` field with tag `field_key` whose value is a JSON value.
+    fn put_kv(out: &mut Vec<u8>, field_key: u8, key: &str, v: &Value) {
+        let a = any_len(v);
+        put_delimited_header(out, field_key, kv_len(key, a));
+        if !key.is_empty() {
+            put_str(out, 0x0A, key);
+        }
+        put_delimited_header(out, 0x12, a);
+        put_any(out, v);
+    }
+
+    /// A `KeyValue` field with tag `field_key` whose value is a string.
+    fn put_kv_str(out: &mut Vec<u8>, field_key: u8, key: &str, s: &str) {
+        let a = delimited(s.len());
+        put_delimited_header(out, field_key, kv_len(key, a));
+        put_str(out, 0x0A, key);
+        put_delimited_header(out, 0x12, a);
+        put_str(out, 0x0A, s);
+    }
+
+    fn record_len(e: &LogEvent) -> usize {
+        let mut n = 0;
+        if e.timestamp > 0 {
+            n += 9;
+        }
+        let sev = severity_number(&e.level);
+        if sev != 0 {
+            n += 1 + varint_len(sev as u64);
+        }
+        if !e.level.is_empty() {
+            n += delimited(e.level.len());
+        }
+        n += delimited(delimited(e.message.len()));
+        if !e.source.is_empty() {
+            n += delimited(kv_len(SOURCE_ATTR, delimited(e.source.len())));
+        }
+        for (k, v) in &e.fields {
+            n += delimited(kv_len(k, any_len(v)));
+        }
+        n
+    }
+
+    fn put_record(out: &mut Vec<u8>, e: &LogEvent, len: usize) {
+        put_delimited_header(out, 0x12, len);
+        if e.timestamp > 0 {
+            out.push(0x09);
+            out.extend_from_slice(&(e.timestamp as u64).to_le_bytes());
+        }
+        let sev = severity_number(&e.level);
+        if sev != 0 {
+            out.push(0x10);
+            put_varint(out, sev as u64);
+        }
+        if !e.level.is_empty() {
+            put_str(out, 0x1A, &e.level);
+        }
+        put_delimited_header(out, 0x2A, delimited(e.message.len()));
+        put_str(out, 0x0A, &e.message);
+        if !e.source.is_empty() {
+            put_kv_str(out, 0x32, SOURCE_ATTR, &e.source);
+        }
+        for (k, v) in &e.fields {
+            put_kv(out, 0x32, k, v);
+        }
+    }
+
+    /// One `ResourceLogs` (field 1 of the request) holding `events` under one scope.
+    pub(super) fn resource_logs(host: &str, service: &str, events: &[&LogEvent], out: &mut Vec<u8>) {
+        let lens: Vec<usize> = events.iter().map(|e| record_len(e)).collect();
+        let records: usize = lens.iter().map(|l| delimited(*l)).sum();
+        let scope = delimited(SCOPE_NAME.len());
+        let scope_logs = delimited(scope) + records;
+        let host_kv = kv_len("host.name", delimited(host.len()));
+        let service_kv = kv_len("service.name", delimited(service.len()));
+        let resource = delimited(host_kv) + delimited(service_kv);
+        let resource_logs = delimited(resource) + delimited(scope_logs);
+        out.reserve(delimited(resource_logs));
+        put_delimited_header(out, 0x0A, resource_logs);
+        put_delimited_header(out, 0x0A, resource);
+        put_kv_str(out, 0x0A, "host.name", host);
+        put_kv_str(out, 0x0A, "service.name", service);
+        put_delimited_header(out, 0x12, scope_logs);
+        put_delimited_header(out, 0x0A, scope);
+        put_str(out, 0x0A, SCOPE_NAME);
+        for (e, len) in events.iter().zip(lens) {
+            put_record(out, e, len);
+        }
+    }
 }
 
 /// Decodes an OTLP protobuf body.
@@ -268,6 +471,41 @@ mod tests {
         assert_eq!(e.timestamp, 1_700_000_000_000_000_000);
         assert_eq!(e.fields.get("sku"), Some(&json!("X1")));
         assert_eq!(e.fields.get("k8s.pod.name"), Some(&json!("cart-1")));
+    }
+
+    #[test]
+    fn direct_encoding_is_byte_identical_to_prost() {
+        let mut odd = event();
+        odd.fields = json!({"": "empty key", "neg": -5, "big": u64::MAX, "f": -0.5, "nul": null, "t": true, "f0": false,
+            "arr": [1, "x", null, [], {}], "obj": {"a": {"b": [2.5]}}, "s": ""})
+        .as_object()
+        .unwrap()
+        .clone();
+        odd.level = "notice".into(); // no severity number
+        odd.timestamp = -1; // before the epoch: written as 0, i.e. not at all
+        odd.source.clear();
+        let mut long = event();
+        long.message = "m".repeat(70_000);
+        long.host = "h".repeat(200);
+        let mut other_group = event();
+        other_group.service = "search".into();
+        let empty = LogEvent::default();
+        for events in [vec![], vec![event()], vec![odd.clone()], vec![event(), other_group.clone(), odd, long, empty, other_group]] {
+            assert_eq!(encode_protobuf(&events), to_request(&events).encode_to_vec(), "{events:?}");
+        }
+    }
+
+    #[test]
+    fn batches_encoded_one_after_another_form_one_request() {
+        let a = event();
+        let mut b = event();
+        b.message = "second".into();
+        b.service = "search".into();
+        let mut body = Vec::new();
+        encode_protobuf_into(std::slice::from_ref(&a), &mut body);
+        encode_protobuf_into(&[b.clone(), a.clone()], &mut body);
+        // batches stay in order; inside a batch, events are grouped by (host, service)
+        assert_eq!(decode_protobuf(&body).unwrap(), vec![a.clone(), a, b]);
     }
 
     #[test]

@@ -4,9 +4,12 @@
 //! Log events go as OTLP/HTTP protobuf to the logs URL, metric samples as a remote_write 1.0
 //! request to the metrics URL; a sink without one of the two drops that kind, counted as
 //! `unsupported`. With `batch_ids` every request carries a `Lookout-Batch` id (see
-//! [`super::lookout`]); a log request then holds one content stream and a replayed batch travels
-//! alone. Network errors, 408, 429 and 5xx are retried with exponential backoff and full jitter
-//! (honouring `Retry-After`) until they succeed or the sink is stopped; any other 4xx means the
+//! [`super::lookout`]) and a `Lookout-Agent-Stats` header (the agent's dropped events and this
+//! sink's buffer use, [`crate::telemetry::ComponentMetrics::stats_header`]); a log request then
+//! holds one content stream and a replayed batch travels alone. Network errors, 401, 403
+//! (credentials, not the batch, are wrong), 408, 429 and 5xx are retried with exponential backoff
+//! and full jitter (honouring `Retry-After`) until they succeed or the sink is stopped; any other
+//! 4xx means the
 //! receiver will never accept the batch: it is dropped, counted and logged. A batch's
 //! acknowledgement is settled only after its request succeeded (or was rejected for good).
 
@@ -15,8 +18,8 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::time::Instant;
 use tracing::{error, warn};
+use wire::BatchId;
 use wire::encoding::Compression;
-use wire::{BatchId, LogEvent};
 
 use super::SinkContext;
 use super::lookout::{BatchConfig, Sequence};
@@ -43,6 +46,10 @@ pub(crate) struct Plan {
     pub backoff_initial: Duration,
     /// Longest retry delay.
     pub backoff_max: Duration,
+    /// Extra trusted CAs and client certificate.
+    pub tls: super::client::TlsConfig,
+    /// Where the bearer token comes from, if any.
+    pub auth: Option<super::client::AuthConfig>,
 }
 
 struct Pending<T> {
@@ -66,19 +73,56 @@ impl<T> Pending<T> {
     }
 }
 
+/// The log request being filled: events are encoded into the OTLP protobuf body as their batch
+/// arrives (each batch appends its own `ResourceLogs` entries; a repeated field's entries simply
+/// follow each other), so the sink holds bytes, not events, while a request fills up.
+#[derive(Default)]
+struct LogRequest {
+    body: Vec<u8>,
+    events: usize,
+    acks: Vec<Ack>,
+    deadline: Option<Instant>,
+}
+
+impl LogRequest {
+    fn take(&mut self) -> (Body, Vec<Ack>) {
+        self.deadline = None;
+        let events = std::mem::take(&mut self.events);
+        (Body::Logs(std::mem::take(&mut self.body), events), std::mem::take(&mut self.acks))
+    }
+}
+
 enum Body {
-    Logs(Vec<LogEvent>),
+    /// An encoded OTLP logs request and how many events it holds.
+    Logs(Vec<u8>, usize),
     Metrics(Vec<MetricSample>),
 }
 
 impl Plan {
     /// Runs until every input has closed and the last batch is delivered.
     pub async fn run(self, mut cx: SinkContext) {
-        let client = match reqwest::Client::builder()
+        // Certificates and token are read now, so a restart of the sink (SIGHUP) re-reads them.
+        let conn = match super::client::connection(&self.tls, self.auth.as_ref()) {
+            Ok(c) => c,
+            Err(e) => {
+                error!(sink = %cx.name, error = %e, "cannot read the sink's TLS files or token; sink not started");
+                return;
+            }
+        };
+        let mut builder = reqwest::Client::builder()
             .timeout(self.request_timeout)
             .user_agent(concat!("lookout-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
+            .tls_certs_merge(conn.roots);
+        if let Some(id) = conn.identity {
+            builder = builder.identity(id);
+        }
+        if let Some(a) = conn.authorization
+            && let Ok(mut value) = reqwest::header::HeaderValue::from_str(&a)
         {
+            value.set_sensitive(true);
+            builder = builder.default_headers([(reqwest::header::AUTHORIZATION, value)].into_iter().collect());
+        }
+        let client = match builder.build() {
             Ok(c) => c,
             Err(e) => {
                 error!(sink = %cx.name, error = %e, "cannot build HTTP client; sink not started");
@@ -96,7 +140,7 @@ impl Plan {
         } else {
             None
         };
-        let mut logs: Pending<LogEvent> = Pending::default();
+        let mut logs = LogRequest::default();
         let mut metrics: Pending<MetricSample> = Pending::default();
         // The content stream of the log request being filled.
         let mut position: Option<StreamPosition> = None;
@@ -147,27 +191,28 @@ impl Plan {
                             (Some(p), Some(q)) => p.stream == q.stream && !p.replay && !q.replay,
                             _ => false,
                         };
-                        if !joins && !logs.items.is_empty() {
-                            let (items, acks) = logs.take();
-                            self.send(&client, &mut seq, &cx, position.as_ref(), Body::Logs(items), acks).await;
+                        if !joins && logs.events > 0 {
+                            let (body, acks) = logs.take();
+                            self.send(&client, &mut seq, &cx, position.as_ref(), body, acks).await;
                         }
                         position = b.position.take();
-                        logs.bytes += b.events.iter().map(LogEvent::size_hint).sum::<usize>();
-                        logs.items.extend(b.events);
+                        wire::otlp::encode_protobuf_into(&b.events, &mut logs.body);
+                        logs.events += b.events.len();
+                        drop(b.events);
                         logs.acks.push(b.ack);
                         logs.deadline.get_or_insert_with(|| Instant::now() + timeout);
-                        if logs.items.len() >= self.batch.max_events
-                            || logs.bytes >= self.batch.max_bytes
+                        if logs.events >= self.batch.max_events
+                            || logs.body.len() >= self.batch.max_bytes
                             || (self.batch_ids && position.as_ref().is_some_and(|p| p.replay))
                         {
-                            let (items, acks) = logs.take();
-                            self.send(&client, &mut seq, &cx, position.as_ref(), Body::Logs(items), acks).await;
+                            let (body, acks) = logs.take();
+                            self.send(&client, &mut seq, &cx, position.as_ref(), body, acks).await;
                         }
                     }
                     None => {
-                        if !logs.items.is_empty() {
-                            let (items, acks) = logs.take();
-                            self.send(&client, &mut seq, &cx, position.as_ref(), Body::Logs(items), acks).await;
+                        if logs.events > 0 {
+                            let (body, acks) = logs.take();
+                            self.send(&client, &mut seq, &cx, position.as_ref(), body, acks).await;
                         }
                         if !metrics.items.is_empty() {
                             let (items, acks) = metrics.take();
@@ -178,9 +223,9 @@ impl Plan {
                 },
                 _ = sleep_until_opt(deadline) => {
                     let now = Instant::now();
-                    if logs.deadline.is_some_and(|d| d <= now) && !logs.items.is_empty() {
-                        let (items, acks) = logs.take();
-                        self.send(&client, &mut seq, &cx, position.as_ref(), Body::Logs(items), acks).await;
+                    if logs.deadline.is_some_and(|d| d <= now) && logs.events > 0 {
+                        let (body, acks) = logs.take();
+                        self.send(&client, &mut seq, &cx, position.as_ref(), body, acks).await;
                     }
                     if metrics.deadline.is_some_and(|d| d <= now) && !metrics.items.is_empty() {
                         let (items, acks) = metrics.take();
@@ -236,12 +281,7 @@ impl Plan {
             None => None,
         };
         let (url, n, payload, content_encoding) = match &body {
-            Body::Logs(events) => (
-                self.logs_url.as_deref(),
-                events.len(),
-                self.compression.encode(&wire::otlp::encode_protobuf(events)),
-                self.compression.header(),
-            ),
+            Body::Logs(body, n) => (self.logs_url.as_deref(), *n, self.compression.encode(body), self.compression.header()),
             Body::Metrics(samples) => (self.metrics_url.as_deref(), samples.len(), crate::remote_write::encode(samples), Some("snappy")),
         };
         let Some(url) = url else { return };
@@ -257,6 +297,8 @@ impl Plan {
             }
             if let Some(id) = &id {
                 req = req.header(wire::batch::HEADER, id.to_string());
+                // Read at each attempt, so a retry after an outage reports the drops it caused.
+                req = req.header(crate::telemetry::STATS_HEADER, cx.metrics.stats_header());
             }
             for (k, v) in &self.headers {
                 req = req.header(k.as_str(), v.as_str());
@@ -273,8 +315,13 @@ impl Plan {
                         .filter(|s| s.is_finite() && *s >= 0.0)
                         .map(|s| Duration::from_secs_f64(s.min(300.0)));
                     let text = resp.text().await.unwrap_or_default();
-                    let retryable = status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408;
-                    Err((retryable, format!("HTTP {status}: {}", text.chars().take(300).collect::<String>()), retry_after))
+                    // 401/403 mean our credentials are wrong (a missing, revoked or expired token):
+                    // the batch is fine, so it waits, with backpressure, until an operator fixes
+                    // the token (SIGHUP re-reads it) instead of being dropped.
+                    let code = status.as_u16();
+                    let retryable = status.is_server_error() || matches!(code, 401 | 403 | 408 | 429);
+                    let hint = if matches!(code, 401 | 403) { " (check the sink's auth.token_file / auth.token_env)" } else { "" };
+                    Err((retryable, format!("HTTP {status}{hint}: {}", text.chars().take(300).collect::<String>()), retry_after))
                 }
                 Err(e) => Err((true, format!("request failed: {e}"), None)),
             };

@@ -7,8 +7,10 @@
 //! inputs = ["app", "node"]
 //! endpoint = "http://127.0.0.1:9400"
 //! compression = "gzip"             # logs: gzip (default), zstd, none
-//! batch = { max_events = 5000, max_bytes = 4194304, timeout_secs = 1.0 }
+//! batch = { max_events = 1000, max_bytes = 4194304, timeout_secs = 1.0 }
 //! buffer = { type = "disk", max_bytes = 268435456, when_full = "block" }
+//! tls = { ca_file = "/etc/lookout-agent/ca.crt" }  # https endpoints; + cert_file/key_file for mTLS
+//! auth = { token_file = "/etc/lookout-agent/token" } # or token_env; see super::client
 //! ```
 //!
 //! Each request carries `Lookout-Batch: <agent-id>/<sink-name>/<sequence>`. The sequence only
@@ -23,6 +25,12 @@
 //! possibly sent before a crash) travels alone, so after a SIGKILL the re-sent batches carry the
 //! ids the aggregator may already have stored, and it drops them as duplicates: exactly once
 //! across agent crashes, not only across retries.
+//!
+//! Every request also carries `Lookout-Agent-Stats: dropped=<n>; buffer_events=<n>;
+//! buffer_max_events=<n>; buffer_bytes=<n>; buffer_max_bytes=<n>`: the events the whole agent
+//! dropped since it started (every component, every reason, as summed over
+//! `lookout_agent_events_dropped_total`) and what this sink's buffer holds against its limits
+//! (0: no limit of that kind). The aggregator shows them on its Agents page.
 //!
 //! Metric requests carry `Lookout-Batch: <agent-id>/<sink-name>.metrics/<sequence>` too. The
 //! aggregator's remote_write path does not deduplicate by batch id today; a re-sent metric
@@ -67,6 +75,13 @@ pub struct Config {
     /// `{ type = "disk", max_bytes = … }`; see [`crate::buffer`].
     #[serde(default)]
     pub buffer: crate::buffer::BufferConfig,
+    /// TLS: extra trusted CAs (`ca_file`) and a client certificate (`cert_file`, `key_file`);
+    /// see [`super::client`].
+    #[serde(default)]
+    pub tls: super::client::TlsConfig,
+    /// Bearer token from `token_file` or `token_env`; see [`super::client`].
+    #[serde(default)]
+    pub auth: Option<super::client::AuthConfig>,
 }
 
 /// `[sinks.NAME.batch]`: a batch is sent when any limit is reached.
@@ -90,8 +105,10 @@ impl Default for BatchConfig {
     }
 }
 
+/// 1,000 rather than 5,000: the same lines/s in the tail → ship benchmark and a lower peak RSS
+/// (43–50 MiB over six runs instead of 39–72; fewer events and a smaller body in flight).
 fn default_max_events() -> usize {
-    5000
+    1000
 }
 fn default_max_bytes() -> usize {
     4 << 20
@@ -115,6 +132,7 @@ impl Config {
         let mut out =
             super::http::validate_common(&self.endpoint, &self.inputs, &self.batch, self.request_timeout_secs, self.retry_max_backoff_secs);
         out.extend(self.buffer.validate().into_iter().map(|(k, m)| (format!("buffer.{k}"), m)));
+        out.extend(super::client::validate(&self.endpoint, &self.tls, self.auth.as_ref(), None));
         out
     }
 
@@ -131,6 +149,8 @@ impl Config {
             request_timeout: Duration::from_secs_f64(self.request_timeout_secs),
             backoff_initial: Duration::from_millis(self.retry_initial_backoff_ms),
             backoff_max: Duration::from_secs_f64(self.retry_max_backoff_secs),
+            tls: self.tls.clone(),
+            auth: self.auth.clone(),
         };
         plan.run(cx).await
     }
@@ -211,6 +231,8 @@ mod tests {
             request_timeout: Duration::from_secs(1),
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(1),
+            tls: Default::default(),
+            auth: None,
         };
         for attempt in 1..40 {
             let d = plan.backoff(attempt).as_secs_f64();

@@ -12,6 +12,7 @@ use crate::buffer::BufferConfig;
 use crate::delivery::EventBatch;
 use crate::telemetry::ComponentMetrics;
 
+pub mod client;
 pub mod console;
 pub(crate) mod http;
 pub mod lookout;

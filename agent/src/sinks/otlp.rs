@@ -54,6 +54,13 @@ pub struct Config {
     /// Memory (default) or disk buffer; see [`crate::buffer`].
     #[serde(default)]
     pub buffer: crate::buffer::BufferConfig,
+    /// TLS: extra trusted CAs (`ca_file`) and a client certificate (`cert_file`, `key_file`);
+    /// see [`super::client`].
+    #[serde(default)]
+    pub tls: super::client::TlsConfig,
+    /// Bearer token from `token_file` or `token_env`; see [`super::client`].
+    #[serde(default)]
+    pub auth: Option<super::client::AuthConfig>,
 }
 
 fn default_request_timeout() -> f64 {
@@ -73,6 +80,7 @@ impl Config {
             super::http::validate_common(&self.endpoint, &self.inputs, &self.batch, self.request_timeout_secs, self.retry_max_backoff_secs);
         out.extend(super::validate_headers(&self.headers));
         out.extend(self.buffer.validate().into_iter().map(|(k, m)| (format!("buffer.{k}"), m)));
+        out.extend(super::client::validate(&self.endpoint, &self.tls, self.auth.as_ref(), Some(&self.headers)));
         out
     }
 
@@ -90,6 +98,8 @@ impl Config {
             request_timeout: Duration::from_secs_f64(self.request_timeout_secs),
             backoff_initial: Duration::from_millis(self.retry_initial_backoff_ms),
             backoff_max: Duration::from_secs_f64(self.retry_max_backoff_secs),
+            tls: self.tls.clone(),
+            auth: self.auth.clone(),
         };
         plan.run(cx).await
     }

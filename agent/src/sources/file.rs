@@ -217,8 +217,13 @@ impl Config {
             ack_tx,
             cp_path,
             cp_dirty: false,
+            read_buf: Vec::new(),
         };
+        let last_checkpoint = std::fs::metadata(&state.cp_path).and_then(|m| m.modified()).ok();
         state.resume_saved(&cx);
+        if let Some(since) = last_checkpoint {
+            state.discover_rotated_while_down(&cx, since);
+        }
         let mut poll = tokio::time::interval(Duration::from_millis(self.poll_interval_ms));
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_scan: Option<Instant> = None;
@@ -377,6 +382,8 @@ struct FileSource {
     ack_tx: mpsc::UnboundedSender<AckNotice>,
     cp_path: PathBuf,
     cp_dirty: bool,
+    /// Reused for every chunk read.
+    read_buf: Vec<u8>,
 }
 
 fn read_prefix(file: &File, len: u64) -> Vec<u8> {
@@ -526,6 +533,88 @@ impl FileSource {
             t.replay = c.sent.iter().copied().filter(|e| *e > c.offset && *e <= meta.len()).collect();
             t.gone = !matched;
             info!(source = %cx.name, path = %path.display(), offset = c.offset, replay = t.replay.len(), rotated = !matched, "resuming file");
+            self.insert(t);
+        }
+    }
+
+    /// After a restart: finds files that were created at a followed path and rotated out of the
+    /// globs while the agent was down (`app.log` → `app.log.1` → `app.log.2` …), which no
+    /// checkpoint and no glob names, and reads each whole, oldest first.
+    ///
+    /// A candidate lives in the directory of a checkpointed or matched file, is named like a
+    /// rotation of it (`<name>.…`, `<name>-…`, `<name>_…`, not compressed), is not already
+    /// followed, and was *created* (birth time, which a rename keeps) after the checkpoint was
+    /// last written. None of its lines can have been sent: the checkpoint records every file
+    /// before any of its batches leaves. Older rotated files were finished and dropped from the
+    /// checkpoint before its last write, so they are never read again. Without birth times
+    /// (a file system that lacks them) nothing is discovered.
+    fn discover_rotated_while_down(&mut self, cx: &SourceContext, since: std::time::SystemTime) {
+        let mut bases: Vec<(PathBuf, String)> = Vec::new();
+        let paths = self.saved.iter().map(|c| c.path.clone()).chain(self.matched_paths());
+        for p in paths {
+            if let (Some(dir), Some(name)) = (p.parent(), p.file_name()) {
+                let key = (dir.to_path_buf(), name.to_string_lossy().into_owned());
+                if !bases.contains(&key) {
+                    bases.push(key);
+                }
+            }
+        }
+        let mut dirs: Vec<&PathBuf> = bases.iter().map(|(d, _)| d).collect();
+        dirs.dedup();
+        // (birth, path, the path it was rotated from, handle, metadata)
+        let mut found: Vec<(std::time::SystemTime, PathBuf, PathBuf, File, std::fs::Metadata)> = Vec::new();
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            for e in entries.take(100_000).flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let rotation_of = |base: &str| {
+                    name.strip_prefix(base).is_some_and(|rest| rest.starts_with(['.', '-', '_']))
+                        && ![".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4"].iter().any(|c| name.ends_with(c))
+                };
+                let Some((_, base)) = bases.iter().filter(|(d, b)| d == dir && rotation_of(b)).max_by_key(|(_, b)| b.len()) else {
+                    continue;
+                };
+                let path = e.path();
+                let Ok(meta) = std::fs::metadata(&path) else { continue };
+                let key = (meta.dev(), meta.ino());
+                if !meta.is_file()
+                    || meta.len() == 0
+                    || self.is_matched(&path)
+                    || self.files.values().any(|t| (t.dev, t.ino) == key)
+                    || found.iter().any(|(.., m)| (m.dev(), m.ino()) == key)
+                {
+                    continue;
+                }
+                let Ok(born) = meta.created() else {
+                    debug!(path = %path.display(), "no birth time; rotated-while-down discovery skipped");
+                    continue;
+                };
+                if born <= since {
+                    continue;
+                }
+                let Ok(f) = File::open(&path) else { continue };
+                // A copytruncate copy of a followed file (copied while the agent was down, not
+                // truncated yet) is not a new file: the copytruncate handling takes it over
+                // when the original shrinks.
+                let prefix = read_prefix(&f, meta.len().min(FINGERPRINT_BYTES));
+                let copy_of_followed = self.files.values().any(|t| {
+                    t.path.parent() == Some(dir.as_path())
+                        && !t.head.is_empty()
+                        && prefix.starts_with(&t.head[..t.head.len().min(prefix.len())])
+                });
+                if copy_of_followed {
+                    continue;
+                }
+                found.push((born, path, dir.join(base), f, meta));
+            }
+        }
+        found.sort_by_key(|(born, ..)| *born);
+        for (_, path, rotated_from, file, meta) in found {
+            info!(source = %cx.name, path = %path.display(), "reading a file created and rotated away while the agent was down");
+            // Its lines were written at the path it was rotated from.
+            let origin = rotated_from.to_string_lossy().into_owned();
+            let mut t = Tracked::new(path, origin, meta.dev(), meta.ino(), Some(file), new_generation(), 0, Vec::new());
+            t.gone = true;
             self.insert(t);
         }
     }
@@ -781,8 +870,12 @@ impl FileSource {
         }
         // The ends of what is about to be sent are on disk before it leaves.
         self.write_checkpoint(cx);
-        for batch in batches {
+        let service = self.cfg.service.clone().unwrap_or_default();
+        for raw in batches {
+            // Parsed one batch at a time: only the batch being sent is held as events.
+            let batch = raw.parse(&self.host, &service, &self.opts);
             let n = batch.events.len() as u64;
+            cx.metrics.events_in.inc_by(n);
             if !self.send_scanning(cx, batch).await {
                 return None;
             }
@@ -818,7 +911,7 @@ impl FileSource {
         open
     }
 
-    fn flush_timed_out(&mut self, id: u64) -> Option<EventBatch> {
+    fn flush_timed_out(&mut self, id: u64) -> Option<RawBatch> {
         let timeout = self.multiline.as_ref()?.1;
         let t = self.files.get_mut(&id)?;
         let h = t.held.as_ref()?;
@@ -827,25 +920,26 @@ impl FileSource {
             return None;
         }
         let held = t.held.take()?;
-        let now = now_ns();
-        let service = self.cfg.service.clone().unwrap_or_default();
-        let e = make_event(&held.text, held.truncated, now, &t.origin, &self.host, &service, &self.opts);
-        Some(self.batch(id, vec![e], held.end, false))
+        let mut lines = Lines::default();
+        lines.push(&held.text, held.truncated);
+        Some(self.batch(id, lines, held.end, false))
     }
 
-    fn batch(&mut self, id: u64, events: Vec<LogEvent>, end: u64, replay: bool) -> EventBatch {
+    /// Records a batch ending at `end` as pending and names it (ack, stream position).
+    fn batch(&mut self, id: u64, lines: Lines, end: u64, replay: bool) -> RawBatch {
         let t = self.files.get_mut(&id).expect("tracked");
         t.pending.push_back((end, false));
-        EventBatch {
-            events,
-            metrics: Vec::new(),
+        RawBatch {
+            lines,
+            origin: t.origin.clone(),
             ack: Ack::new(self.ack_tx.clone(), id, end),
-            position: Some(StreamPosition { stream: format!("{:016x}", t.generation), end, replay }),
+            position: StreamPosition { stream: format!("{:016x}", t.generation), end, replay },
         }
     }
 
-    /// Reads up to one chunk of a file. Returns the batch of complete events and the bytes read.
-    fn read_chunk(&mut self, id: u64, cx: &SourceContext) -> (Option<EventBatch>, usize) {
+    /// Reads up to one chunk of a file and cuts it into lines (events, with multiline). Returns
+    /// the batch of complete events, not parsed yet, and the bytes read.
+    fn read_chunk(&mut self, id: u64, cx: &SourceContext) -> (Option<RawBatch>, usize) {
         let Some(t) = self.files.get_mut(&id) else { return (None, 0) };
         let Some(f) = &t.file else { return (None, 0) };
         let Ok(meta) = f.metadata() else { return (None, 0) };
@@ -867,8 +961,10 @@ impl FileSource {
         if let Some(r) = cut {
             want = want.min(r.saturating_sub(t.read_pos) as usize);
         }
-        let mut buf = vec![0u8; want];
-        let n = match f.read_at(&mut buf, t.read_pos) {
+        // One read buffer for every chunk: the lines are copied out of it into the batch.
+        let buf = &mut self.read_buf;
+        buf.resize(want, 0);
+        let n = match f.read_at(buf, t.read_pos) {
             Ok(n) => n,
             Err(e) => {
                 warn!(path = %t.path.display(), error = %e, "read failed");
@@ -889,38 +985,43 @@ impl FileSource {
             }
         }
         let max = self.cfg.max_line_bytes;
-        let now = now_ns();
-        let service = self.cfg.service.clone().unwrap_or_default();
-        let mut events = Vec::new();
+        let mut lines = Lines::with_capacity(n);
         let mut truncated = 0u64;
         let mut start = 0;
         let multiline = self.multiline.as_ref().map(|(re, _)| re);
         let mut last_end: Option<u64> = None;
-        let origin = t.origin.clone();
-        let mut emit = |text: &[u8], was_truncated: bool, end: u64, events: &mut Vec<LogEvent>, last_end: &mut Option<u64>| {
+        let mut emit = |text: &[u8], was_truncated: bool, end: u64, lines: &mut Lines, last_end: &mut Option<u64>| {
             if was_truncated {
                 truncated += 1;
             }
-            events.push(make_event(text, was_truncated, now, &origin, &cx.host, &service, &self.opts));
+            lines.push(text, was_truncated);
             *last_end = Some(end);
         };
-        while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
-            let line_end = start + nl;
+        let mut joined = Vec::new();
+        for nl in memchr::memchr_iter(b'\n', &buf[..]) {
+            let line_end = nl;
             let end_offset = base + line_end as u64 + 1;
-            let room = max.saturating_sub(t.partial.len());
             let piece = &buf[start..line_end];
-            let overlong = t.overlong || piece.len() > room;
-            t.partial.extend_from_slice(&piece[..piece.len().min(room)]);
-            t.overlong = false;
-            let mut line = std::mem::take(&mut t.partial);
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
             start = line_end + 1;
+            // The whole line is in this chunk (the common case): no copy before the batch's.
+            let (mut line, overlong): (&[u8], bool) = if t.partial.is_empty() && !t.overlong {
+                (&piece[..piece.len().min(max)], piece.len() > max)
+            } else {
+                let room = max.saturating_sub(t.partial.len());
+                let overlong = t.overlong || piece.len() > room;
+                t.partial.extend_from_slice(&piece[..piece.len().min(room)]);
+                t.overlong = false;
+                joined.clear();
+                std::mem::swap(&mut joined, &mut t.partial);
+                (&joined[..], overlong)
+            };
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
+            }
             match multiline {
-                None => emit(&line, overlong, end_offset, &mut events, &mut last_end),
+                None => emit(line, overlong, end_offset, &mut lines, &mut last_end),
                 Some(re) => {
-                    let is_start = re.is_match(&String::from_utf8_lossy(&line));
+                    let is_start = re.is_match(&String::from_utf8_lossy(line));
                     match &mut t.held {
                         Some(h) if !is_start => {
                             let room = max.saturating_sub(h.text.len() + 1);
@@ -934,9 +1035,9 @@ impl FileSource {
                         }
                         _ => {
                             if let Some(h) = t.held.take() {
-                                emit(&h.text, h.truncated, h.end, &mut events, &mut last_end);
+                                emit(&h.text, h.truncated, h.end, &mut lines, &mut last_end);
                             }
-                            t.held = Some(Held { text: line, end: end_offset, truncated: overlong, last_line: Instant::now() });
+                            t.held = Some(Held { text: line.to_vec(), end: end_offset, truncated: overlong, last_line: Instant::now() });
                         }
                     }
                 }
@@ -953,20 +1054,19 @@ impl FileSource {
             // A recorded batch ended here in the previous run: end this batch here too.
             t.replay.pop_front();
             if let Some(h) = t.held.take() {
-                emit(&h.text, h.truncated, h.end, &mut events, &mut last_end);
+                emit(&h.text, h.truncated, h.end, &mut lines, &mut last_end);
             }
         }
         if truncated > 0 {
             cx.metrics.dropped("line_truncated", truncated);
         }
-        if events.is_empty() {
+        if lines.is_empty() {
             let b = self.flush_timed_out(id);
             return (b, n);
         }
-        cx.metrics.events_in.inc_by(events.len() as u64);
         let end = last_end.expect("events have an end");
         let replay = cut.is_some();
-        (Some(self.batch(id, events, end, replay)), n)
+        (Some(self.batch(id, lines, end, replay)), n)
     }
 
     fn on_ack(&mut self, n: AckNotice) {
@@ -1052,8 +1152,63 @@ impl FileSource {
     }
 }
 
+/// The text of complete events cut from a file, back to back, not parsed yet. A read round
+/// holds its batches in this form (about the size of the bytes read) until their ends are in
+/// the checkpoint; each is parsed into events only right before it is sent.
+#[derive(Default)]
+struct Lines {
+    text: Vec<u8>,
+    /// End of each event in `text`, and whether it was truncated.
+    ends: Vec<(usize, bool)>,
+}
+
+impl Lines {
+    fn with_capacity(bytes: usize) -> Lines {
+        Lines { text: Vec::with_capacity(bytes), ends: Vec::with_capacity(bytes / 128) }
+    }
+
+    fn push(&mut self, line: &[u8], truncated: bool) {
+        self.text.extend_from_slice(line);
+        self.ends.push((self.text.len(), truncated));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+/// A batch cut from one file: its events' text, and the ack and position it will travel with.
+struct RawBatch {
+    lines: Lines,
+    origin: String,
+    ack: Ack,
+    position: StreamPosition,
+}
+
+impl RawBatch {
+    fn parse(self, host: &str, service: &str, opts: &ParseOptions) -> EventBatch {
+        let now = now_ns();
+        let mut events = Vec::with_capacity(self.lines.len());
+        let mut from = 0;
+        for &(to, truncated) in &self.lines.ends {
+            events.push(make_event(&self.lines.text[from..to], truncated, now, &self.origin, host, service, opts));
+            from = to;
+        }
+        EventBatch { events, metrics: Vec::new(), ack: self.ack, position: Some(self.position) }
+    }
+}
+
 fn make_event(line: &[u8], truncated: bool, now: i64, source: &str, host: &str, service: &str, opts: &ParseOptions) -> LogEvent {
-    let text = String::from_utf8_lossy(line);
+    // Valid UTF-8 (nearly always) only goes through the fast validator; invalid text is copied
+    // with replacement characters.
+    let text = match std::str::from_utf8(line) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(line),
+    };
     let mut e = if truncated {
         // A truncated JSON line no longer parses; keep it whole, marked.
         let mut e = LogEvent::from_line("", now, source, host, opts);
@@ -1162,6 +1317,44 @@ mod tests {
         assert_eq!(got, ["late 1", "late 2", "new 1"]);
         // nothing else: neither the copy nor the truncated file is read again from its start
         assert!(tokio::time::timeout(Duration::from_millis(300), r.rx.recv()).await.is_err());
+        stop(r).await;
+    }
+
+    #[tokio::test]
+    async fn files_created_and_rotated_while_stopped_are_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        let logs = dir.path().join("logs");
+        let log = logs.join("app.log");
+        append(&log, "a1\na2\n");
+        // an old rotated file the agent already finished before it stopped
+        append(&logs.join("app.log.1"), "old\n");
+        let mut r = start(dir.path(), "");
+        assert_eq!(collect(&mut r, 2).await, ["a1", "a2"]);
+        stop(r).await;
+        std::thread::sleep(Duration::from_millis(20));
+        // while stopped: a3 in the followed file, then two numbered rotations, so `b` is created
+        // at app.log and rotated out of the globs without the source ever seeing it there
+        append(&log, "a3\n");
+        let rotate = || {
+            for n in (1..=3).rev() {
+                let from = logs.join(format!("app.log.{n}"));
+                if from.exists() {
+                    std::fs::rename(&from, logs.join(format!("app.log.{}", n + 1))).unwrap();
+                }
+            }
+            std::fs::rename(&log, logs.join("app.log.1")).unwrap();
+        };
+        rotate();
+        append(&log, "b1\nb2\n");
+        rotate();
+        append(&log, "c1\n");
+        let mut r = start(dir.path(), "");
+        let mut got = collect(&mut r, 4).await;
+        got.sort();
+        assert_eq!(got, ["a3", "b1", "b2", "c1"]);
+        // nothing else: neither the old rotated file nor anything twice
+        assert!(tokio::time::timeout(Duration::from_millis(500), r.rx.recv()).await.is_err());
         stop(r).await;
     }
 
