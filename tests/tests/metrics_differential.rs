@@ -333,12 +333,16 @@ fn promql_results_equal_prometheus() {
 
     // The head keeps 1.5 block ranges: the 40 minutes before are cut into blocks. Then a restart,
     // so the blocks are read from their files (and the head from its WAL).
-    wait_for("two blocks cut", std::time::Duration::from_secs(60), || (metric(&blocks.url, "lookout_tsdb_blocks ") >= 2.0).then_some(()));
+    // (Counted as cuts: compaction may already have merged them into one block of a wider window,
+    // depending on where the wall clock puts the window boundaries.)
+    wait_for("two blocks cut", std::time::Duration::from_secs(60), || {
+        (metric(&blocks.url, "lookout_tsdb_blocks_cut_total ") >= 2.0).then_some(())
+    });
     let status = blocks.proc.stop_with(libc::SIGTERM, std::time::Duration::from_secs(30));
     assert!(status.success(), "lookout exited with {status}");
     let blocks = Aggregator::start(&blocks_dir, blocks_port, &blocks_args);
-    let cut = metric(&blocks.url, "lookout_tsdb_blocks ");
-    assert!(cut >= 2.0, "blocks after the restart: {cut}");
+    let on_disk = metric(&blocks.url, "lookout_tsdb_blocks ");
+    assert!(on_disk >= 1.0, "blocks after the restart: {on_disk}");
 
     let mut problems = Vec::new();
     compare_all(&prom, &agg.url, "head", t0, &mut problems);
