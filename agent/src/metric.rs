@@ -80,6 +80,37 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// How far a tick's wake-up may lag its schedule and still be stamped with the scheduled time.
+pub const ALIGN_TOLERANCE_MS: i64 = 25;
+
+/// Timestamps for samples taken on a fixed schedule, as Prometheus's scrape loop stamps them:
+/// the scheduled time of each tick instead of the moment the task woke, while the two differ by
+/// at most [`ALIGN_TOLERANCE_MS`]. Evenly spaced timestamps cost the aggregator's blocks almost
+/// nothing (chunk encoding `ENC_SHAPED` stores them as start and step), where a wake-up a few
+/// milliseconds late would make every delta differ. Past the tolerance (a stall, a step of the
+/// wall clock) the clock re-anchors on the wall time.
+#[derive(Debug, Default)]
+pub struct TickClock {
+    anchor: Option<(tokio::time::Instant, i64)>,
+}
+
+impl TickClock {
+    /// The timestamp for the tick scheduled at `scheduled`, read while the wall clock says
+    /// `now_ms`.
+    pub fn stamp(&mut self, scheduled: tokio::time::Instant, now_ms: i64) -> i64 {
+        if let Some((at, wall)) = self.anchor {
+            let since = scheduled.checked_duration_since(at).map(|d| d.as_millis() as i64);
+            if let Some(ts) = since.map(|d| wall + d)
+                && (now_ms - ts).abs() <= ALIGN_TOLERANCE_MS
+            {
+                return ts;
+            }
+        }
+        self.anchor = Some((scheduled, now_ms));
+        now_ms
+    }
+}
+
 /// `[a-zA-Z_][a-zA-Z0-9_]*`.
 pub fn valid_label_name(s: &str) -> bool {
     let mut b = s.bytes();
@@ -96,6 +127,26 @@ pub fn valid_metric_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tick_clock_stamps_the_schedule_within_the_tolerance_and_reanchors_past_it() {
+        let t0 = tokio::time::Instant::now();
+        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let mut c = TickClock::default();
+        let wall = 1_700_000_000_123i64;
+        assert_eq!(c.stamp(at(0), wall), wall);
+        // Wake-ups 0..25 ms late (or a clock a little behind) keep the 15 s grid.
+        for (i, late) in [3i64, 0, 25, -7, 11].into_iter().enumerate() {
+            let k = i as i64 + 1;
+            assert_eq!(c.stamp(at(15 * k as u64), wall + 15_000 * k + late), wall + 15_000 * k);
+        }
+        // A stall of 2 s: stamped with the real time, and the grid moves there.
+        let late = wall + 90_000 + 2_000;
+        assert_eq!(c.stamp(at(90), late), late);
+        assert_eq!(c.stamp(at(105), late + 15_004), late + 15_000);
+        // The wall clock stepping back re-anchors too.
+        assert_eq!(c.stamp(at(120), wall), wall);
+    }
 
     #[test]
     fn staleness_marker_survives_json() {

@@ -162,6 +162,15 @@ http_requests_total{code=\"200\",method=\"get\"} 1027\nhttp_requests_total{code=
     assert_eq!(value_of(&agg.url, &format!("up{{{sel}}}")), Some(1.0));
     assert_eq!(value_of(&agg.url, &format!("scrape_samples_scraped{{{sel}}}")), Some(12.0));
     assert!(value_of(&agg.url, &format!("scrape_duration_seconds{{{sel}}}")).unwrap() >= 0.0);
+    // Scrapes are stamped with their scheduled time (as Prometheus aligns them), so the
+    // timestamps are exactly 500 ms apart; a stall past the 25 ms tolerance re-anchors once.
+    let ts = wait_for("8 scrapes of up", Duration::from_secs(30), || {
+        let r = query(&agg.url, &format!("up{{{sel}}}[4200ms]"));
+        let ts: Vec<i64> = r.first()?["values"].as_array()?.iter().map(|p| (p[0].as_f64().unwrap() * 1000.0).round() as i64).collect();
+        (ts.len() >= 8).then_some(ts)
+    });
+    let uneven = ts.windows(2).filter(|w| w[1] - w[0] != 500).count();
+    assert!(uneven <= 1, "scrape timestamps not on the 500 ms schedule: {ts:?}");
     let dead_instance = dead.trim_start_matches("http://").trim_end_matches("/metrics");
     wait_for("up == 0 for the dead target", Duration::from_secs(10), || {
         value_of(&agg.url, &format!("up{{instance=\"{dead_instance}\"}}")).filter(|v| *v == 0.0)

@@ -173,13 +173,15 @@ impl Config {
         };
         let mut tick = tokio::time::interval(Duration::from_secs_f64(self.interval_secs));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut clock = crate::metric::TickClock::default();
         loop {
-            tokio::select! {
+            let scheduled = tokio::select! {
                 _ = cx.shutdown.changed() => break,
-                _ = tick.tick() => {}
-            }
+                t = tick.tick() => t,
+            };
             let c = collector.clone();
-            let samples = match tokio::task::spawn_blocking(move || c.collect(now_ms())).await {
+            let ts = clock.stamp(scheduled, now_ms());
+            let samples = match tokio::task::spawn_blocking(move || c.collect(ts)).await {
                 Ok(s) => s,
                 Err(_) => continue,
             };

@@ -55,13 +55,15 @@ impl Config {
         let instance = self.instance.clone().unwrap_or_else(|| cx.host.clone());
         let mut tick = tokio::time::interval(Duration::from_secs_f64(self.interval_secs));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut clock = crate::metric::TickClock::default();
         loop {
-            tokio::select! {
+            let scheduled = tokio::select! {
                 _ = cx.shutdown.changed() => break,
-                _ = tick.tick() => {}
-            }
+                t = tick.tick() => t,
+            };
             let text = cx.telemetry.encode();
-            let mut samples: Vec<_> = crate::exposition::parse(&text, now_ms()).into_iter().map(|p| p.sample).collect();
+            let ts = clock.stamp(scheduled, now_ms());
+            let mut samples: Vec<_> = crate::exposition::parse(&text, ts).into_iter().map(|p| p.sample).collect();
             for s in &mut samples {
                 s.labels.insert("job".into(), self.job.clone());
                 s.labels.insert("instance".into(), instance.clone());

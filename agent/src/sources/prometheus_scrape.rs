@@ -16,7 +16,8 @@
 //! - each target gets `job` and `instance` (`host:port` of its URL) plus `labels`; on a clash
 //!   with a scraped label the target label wins and the scraped one is kept as
 //!   `exported_<name>`, unless `honor_labels = true`, in which case the scraped label wins;
-//! - samples without a timestamp get the scrape's start time; with `honor_timestamps` (default)
+//! - samples without a timestamp get the scrape's scheduled start time (within 25 ms of the actual
+//!   start, as Prometheus aligns them; see `metric::TickClock`); with `honor_timestamps` (default)
 //!   a timestamp in the exposition is kept;
 //! - after every scrape the synthetic series `up` (1 or 0), `scrape_duration_seconds` and
 //!   `scrape_samples_scraped` are emitted with the target labels;
@@ -163,12 +164,14 @@ impl Target {
     async fn run(mut self, client: reqwest::Client, interval: Duration, mut cx: SourceContext) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut clock = crate::metric::TickClock::default();
         loop {
-            tokio::select! {
+            let scheduled = tokio::select! {
                 _ = cx.shutdown.changed() => break,
-                _ = tick.tick() => {}
-            }
-            let samples = self.scrape_once(&client, &cx).await;
+                t = tick.tick() => t,
+            };
+            let ts = clock.stamp(scheduled, now_ms());
+            let samples = self.scrape_once(&client, &cx, ts).await;
             let n = samples.len() as u64;
             cx.metrics.events_in.inc_by(n);
             let batch = EventBatch::of_metrics(samples, Ack::none());
@@ -184,9 +187,8 @@ impl Target {
     }
 
     /// One scrape: the target's samples (or staleness markers), then the synthetic series.
-    async fn scrape_once(&mut self, client: &reqwest::Client, cx: &SourceContext) -> Vec<MetricSample> {
+    async fn scrape_once(&mut self, client: &reqwest::Client, cx: &SourceContext, ts: i64) -> Vec<MetricSample> {
         let started = Instant::now();
-        let ts = now_ms();
         let result = async {
             let resp = client
                 .get(&self.url)

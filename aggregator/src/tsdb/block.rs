@@ -5,12 +5,14 @@
 //! directory fsynced) and never changed; it is deleted whole by compaction or retention. Series
 //! in a block are sorted by label set, so a block's series id is its rank in that order.
 //!
-//! ## File format (version 1)
+//! ## File format (version 2)
 //!
 //! All integers little-endian; strings are UTF-8 without terminator.
 //!
 //! ```text
-//! file     = magic "LKBLK001"  chunks  series  postings  meta  footer
+//! file     = magic "LKBLK002"  chunks  zseries  zpostings  meta  footer
+//! zseries  = rawlen:u32 zstd-frame        the `series` below, zstd-compressed
+//! zpostings= rawlen:u32 zstd-frame        the `postings` below, zstd-compressed
 //! chunks   = chunk*                       each as `chunk::encode` writes it (encoding byte first)
 //! series   = nseries:u32  entry*          sorted by label set; entry i is series id i
 //! entry    = nlabels:u16 (namelen:u16 name  valuelen:u32 value)*   sorted by name
@@ -25,9 +27,14 @@
 //!            crc:u32 (CRC-32 IEEE of every byte before the footer)  magic "LKBLKEND"
 //! ```
 //!
+//! Version 1 (magic `LKBLK001`, still read) has `series` and `postings` uncompressed. Label
+//! sets repeat their names and most of their values from series to series, so zstd takes the
+//! index sections to about a fifth (BENCHMARKS.md "Bytes per sample"); they are read whole
+//! into memory at open anyway.
+//!
 //! A file whose footer, CRC or sections do not check out is refused at open (logged, left in
-//! place renamed `*.corrupt`). `testdata/sample-v1.lkb` is a committed block of this format; a
-//! test reads it.
+//! place renamed `*.corrupt`). `testdata/sample-v1.lkb` and `testdata/sample-v2.lkb` are
+//! committed blocks of each version; tests read them.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -44,7 +51,10 @@ use super::chunk;
 pub type SeriesSamples = Vec<(Labels, Vec<(i64, f64)>)>;
 use super::index::Postings;
 
-const MAGIC: &[u8; 8] = b"LKBLK001";
+const MAGIC: &[u8; 8] = b"LKBLK002";
+const MAGIC_V1: &[u8; 8] = b"LKBLK001";
+/// Largest uncompressed index section accepted at open.
+const MAX_SECTION: usize = 1 << 30;
 const END_MAGIC: &[u8; 8] = b"LKBLKEND";
 const FOOTER: usize = 8 + 8 + 8 + 4 + 4 + 8;
 /// File name extension of a block.
@@ -114,6 +124,31 @@ fn put_str32(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// Appends an index section: its length, then its zstd frame.
+fn put_compressed(out: &mut Vec<u8>, raw: &[u8]) -> Result<(), String> {
+    if raw.len() > MAX_SECTION {
+        return Err(format!("block index section of {} bytes is over the {MAX_SECTION}-byte limit", raw.len()));
+    }
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    let z = zstd::bulk::compress(raw, 3).map_err(|e| format!("compressing a block index section: {e}"))?;
+    out.extend_from_slice(&z);
+    Ok(())
+}
+
+/// Reads back a section [`put_compressed`] wrote.
+fn get_compressed(sec: &[u8]) -> Result<Vec<u8>, String> {
+    let mut c = Cur(sec);
+    let raw = c.u32()? as usize;
+    if raw > MAX_SECTION {
+        return Err("index section too large".into());
+    }
+    let out = zstd::bulk::decompress(c.0, raw).map_err(|e| format!("index section: {e}"))?;
+    if out.len() != raw {
+        return Err("index section has the wrong length".into());
+    }
+    Ok(out)
+}
+
 /// Encodes a block file. `series` are sorted here; samples must be ascending per series.
 pub fn encode(meta: &BlockMeta, series: &mut [(Labels, Vec<(i64, f64)>)]) -> Vec<u8> {
     let mut meta = meta.clone();
@@ -156,39 +191,43 @@ pub fn encode_with<S>(
     meta.num_series = kept.len() as u64;
     meta.num_samples = num_samples;
     let meta = &*meta;
-    let series_off = out.len() as u64;
-    out.extend_from_slice(&(kept.len() as u32).to_le_bytes());
+    let mut sec = Vec::new();
+    sec.extend_from_slice(&(kept.len() as u32).to_le_bytes());
     let mut postings = Postings::default();
     for (id, (labels, rs)) in kept.iter().zip(&refs).enumerate() {
         postings.add(id as u32, labels);
-        out.extend_from_slice(&(labels.len() as u16).to_le_bytes());
+        sec.extend_from_slice(&(labels.len() as u16).to_le_bytes());
         for (n, v) in labels.iter() {
-            put_str16(&mut out, n);
-            put_str32(&mut out, v);
+            put_str16(&mut sec, n);
+            put_str32(&mut sec, v);
         }
-        out.extend_from_slice(&(rs.len() as u32).to_le_bytes());
+        sec.extend_from_slice(&(rs.len() as u32).to_le_bytes());
         for r in rs {
-            out.extend_from_slice(&r.mint.to_le_bytes());
-            out.extend_from_slice(&r.maxt.to_le_bytes());
-            out.extend_from_slice(&r.offset.to_le_bytes());
-            out.extend_from_slice(&r.len.to_le_bytes());
+            sec.extend_from_slice(&r.mint.to_le_bytes());
+            sec.extend_from_slice(&r.maxt.to_le_bytes());
+            sec.extend_from_slice(&r.offset.to_le_bytes());
+            sec.extend_from_slice(&r.len.to_le_bytes());
         }
     }
-    let postings_off = out.len() as u64;
+    let series_off = out.len() as u64;
+    put_compressed(&mut out, &sec)?;
+    sec.clear();
     let mut names: Vec<_> = postings.map.iter().collect();
     names.sort_by(|a, b| a.0.cmp(b.0));
-    out.extend_from_slice(&(names.len() as u32).to_le_bytes());
+    sec.extend_from_slice(&(names.len() as u32).to_le_bytes());
     for (name, values) in names {
-        put_str16(&mut out, name);
-        out.extend_from_slice(&(values.len() as u32).to_le_bytes());
+        put_str16(&mut sec, name);
+        sec.extend_from_slice(&(values.len() as u32).to_le_bytes());
         for (value, ids) in values {
-            put_str32(&mut out, value);
-            out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
+            put_str32(&mut sec, value);
+            sec.extend_from_slice(&(ids.len() as u32).to_le_bytes());
             for id in ids {
-                out.extend_from_slice(&id.to_le_bytes());
+                sec.extend_from_slice(&id.to_le_bytes());
             }
         }
     }
+    let postings_off = out.len() as u64;
+    put_compressed(&mut out, &sec)?;
     let meta_off = out.len() as u64;
     let meta_json = serde_json::to_vec(meta).expect("meta serialises");
     out.extend_from_slice(&meta_json);
@@ -275,9 +314,14 @@ impl Block {
 
     /// Checks and parses a block's bytes; `file` is the same file, kept for chunk reads.
     fn decode(path: PathBuf, data: &[u8], file: File, known: &mut HashSet<Labels>) -> Result<Block, String> {
-        if data.len() < MAGIC.len() + FOOTER || &data[..8] != MAGIC || &data[data.len() - 8..] != END_MAGIC {
+        if data.len() < MAGIC.len() + FOOTER || &data[data.len() - 8..] != END_MAGIC {
             return Err("not a block file (magic)".into());
         }
+        let v1 = match &data[..8] {
+            m if m == MAGIC => false,
+            m if m == MAGIC_V1 => true,
+            _ => return Err("not a block file (magic)".into()),
+        };
         let body = data.len() - FOOTER;
         let mut f = Cur(&data[body..]);
         let (series_off, postings_off, meta_off) = (f.u64()? as usize, f.u64()? as usize, f.u64()? as usize);
@@ -290,7 +334,12 @@ impl Block {
             return Err("section offsets out of order".into());
         }
         let meta: BlockMeta = serde_json::from_slice(&data[meta_off..body]).map_err(|e| format!("meta: {e}"))?;
-        let mut c = Cur(&data[series_off..postings_off]);
+        let (series_sec, postings_sec) = if v1 {
+            (data[series_off..postings_off].to_vec(), data[postings_off..meta_off].to_vec())
+        } else {
+            (get_compressed(&data[series_off..postings_off])?, get_compressed(&data[postings_off..meta_off])?)
+        };
+        let mut c = Cur(&series_sec);
         let n = c.u32()? as usize;
         let mut series = Vec::with_capacity(n.min(1 << 20));
         for _ in 0..n {
@@ -321,7 +370,7 @@ impl Block {
             };
             series.push(BlockSeries { labels, chunks });
         }
-        let mut c = Cur(&data[postings_off..meta_off]);
+        let mut c = Cur(&postings_sec);
         let mut postings = Postings::default();
         for _ in 0..c.u32()? {
             let a = c.u16()? as usize;
@@ -442,18 +491,27 @@ mod tests {
             num_samples: 1002,
             level: 0,
             parents: vec![],
-            encoding: chunk::ENC_PCO,
+            encoding: chunk::DEFAULT_ENCODING,
         }
     }
 
     #[test]
-    fn committed_sample_block_still_reads() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tsdb/testdata/sample-v1.lkb");
+    fn committed_sample_blocks_still_read() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tsdb/testdata");
         if std::env::var_os("LOOKOUT_UPDATE_GOLDEN").is_some() {
-            fs::write(&path, encode(&sample_meta(), &mut sample_series())).unwrap();
+            fs::write(dir.join("sample-v2.lkb"), encode(&sample_meta(), &mut sample_series())).unwrap();
         }
-        let b = Block::open(&path).expect("committed sample block opens");
-        assert_eq!(b.meta, sample_meta());
+        // Version 1, written with pcodec chunks by an earlier build; version 2, shaped chunks.
+        let v1 = BlockMeta { encoding: chunk::ENC_PCO, ..sample_meta() };
+        check_sample(&dir.join("sample-v1.lkb"), &v1);
+        let v2 = fs::read(dir.join("sample-v2.lkb")).unwrap();
+        assert_eq!(&v2[..8], MAGIC);
+        check_sample(&dir.join("sample-v2.lkb"), &sample_meta());
+    }
+
+    fn check_sample(path: &Path, meta: &BlockMeta) {
+        let b = Block::open(path).expect("committed sample block opens");
+        assert_eq!(&b.meta, meta);
         let all = b.all().unwrap();
         let mut want = sample_series();
         want.sort_by(|a, b| a.0.cmp(&b.0));
@@ -490,6 +548,97 @@ mod tests {
             let p = dir.path().join(format!("{i}.lkb"));
             fs::write(&p, damaged).unwrap();
             assert!(Block::open(&p).is_err());
+        }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Series shaped like node_exporter scraped every 15 s (the `scrape` set of
+    /// `lookout-tsdb-bench prometheus`): a quarter each of counters with integer increments,
+    /// memory gauges moving in 4 KiB pages, ratios with two decimals and constant `up`, under
+    /// label sets of five pairs.
+    fn scrape_like(series: usize, samples: usize) -> Vec<(Labels, Vec<(i64, f64)>)> {
+        let mut rng = StdRng::seed_from_u64(7);
+        let t0 = 1_700_000_000_000i64;
+        let names = ["node_cpu_seconds_total", "node_memory_Active_bytes", "node_load_ratio", "up"];
+        (0..series)
+            .map(|s| {
+                let kind = s % 4;
+                let labels = Labels::new(vec![
+                    ("__name__".into(), names[kind].into()),
+                    ("instance".into(), format!("host-{:04}:9100", s / 40)),
+                    ("job".into(), "node".into()),
+                    ("series".into(), s.to_string()),
+                    ("zone".into(), format!("z{}", s % 3)),
+                ]);
+                let start = t0 + rng.random_range(0..15_000);
+                let mut v = if kind == 1 {
+                    200_000_000.0
+                } else if kind == 2 {
+                    0.5
+                } else {
+                    0.0
+                };
+                let samples = (0..samples as i64)
+                    .map(|i| {
+                        let x = match kind {
+                            0 => {
+                                v += rng.random_range(0..50) as f64;
+                                v
+                            }
+                            1 => {
+                                v = (v + rng.random_range(-64i64..=64) as f64 * 4096.0).max(0.0);
+                                v
+                            }
+                            2 => {
+                                v = (v + rng.random_range(-0.02..0.02f64)).clamp(0.0, 1.0);
+                                (v * 100.0).round() / 100.0
+                            }
+                            _ => 1.0,
+                        };
+                        (start + i * 15_000, x)
+                    })
+                    .collect();
+                (labels, samples)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn scrape_shaped_blocks_take_under_a_byte_per_sample() {
+        // 90 minutes of 15 s scrapes: what a first compaction of 30-minute blocks holds.
+        let mut series = scrape_like(2_000, 360);
+        let meta = BlockMeta {
+            id: "x".into(),
+            mint: 0,
+            maxt: i64::MAX,
+            num_series: 0,
+            num_samples: 0,
+            level: 1,
+            parents: vec![],
+            encoding: chunk::DEFAULT_ENCODING,
+        };
+        let bytes = encode(&meta, &mut series);
+        let per_sample = bytes.len() as f64 / (2_000.0 * 360.0);
+        let pco = encode(&BlockMeta { encoding: chunk::ENC_PCO, ..meta.clone() }, &mut series);
+        eprintln!("bytes/sample: shaped {per_sample:.3}, pco {:.3}", pco.len() as f64 / (2_000.0 * 360.0));
+        assert!(per_sample < 1.0, "{per_sample:.3} bytes/sample");
+        assert!(bytes.len() < pco.len(), "shaped chunks are smaller than pcodec's on this data");
+        // Every sample reads back bit for bit.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b.lkb");
+        fs::write(&p, &bytes).unwrap();
+        let got = Block::open(&p).unwrap().all().unwrap();
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got.len(), series.len());
+        for ((la, sa), (lb, sb)) in got.iter().zip(&series) {
+            assert_eq!(la, lb);
+            assert!(sa.iter().zip(sb).all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits()) && sa.len() == sb.len());
         }
     }
 }

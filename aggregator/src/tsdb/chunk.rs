@@ -9,9 +9,32 @@
 //!   `11` + 5 bits leading zeros + 6 bits length + the bits).
 //! - **pcodec** (`ENC_PCO = 2`): timestamps as `i64` and values as `f64`, each compressed by
 //!   `pco::standalone` (which picks delta orders and binning itself).
+//! - **shaped** (`ENC_SHAPED = 3`): pcodec where it pays, plain fields where the data has a
+//!   shape scrapes usually have. Timestamps exactly evenly spaced (a scrape loop's) are stored as
+//!   first timestamp and step; values that are all equal as one value; values that are decimals
+//!   of at most 9 digits after the point (integer counters, byte gauges, ratios printed with two
+//!   decimals) as the integers `v × 10^k`, pcodec-compressed as `i64` (pcodec then finds their
+//!   deltas and common factors, which it cannot see through the float bits). Everything else is
+//!   pcodec as in `ENC_PCO`. Each form is used only if decoding it gives back every value bit
+//!   for bit (so `-0.0`, NaN payloads and staleness markers take the pcodec path).
 //!
 //! Layout of an encoded chunk: `encoding:u8` then the encoding's bytes. Gorilla: `n:u32le`, then
-//! the bit stream (MSB first). pco: `n:u32le  tslen:u32le  ts[tslen]  values[..]`.
+//! the bit stream (MSB first). pco: `n:u32le  tslen:u32le  ts[tslen]  values[..]`. shaped
+//! (varints are LEB128, `zz` zigzag-mapped):
+//!
+//! ```text
+//! shaped = n:varint  ts  values
+//! ts     = 0 t0:zz-varint step:varint            evenly spaced: t_i = t0 + i*step
+//!        | 1 len:varint pco-i64[len]
+//! values = 0 bits:u64le                          all equal
+//!        | 1 k:u8 pco-i64[..]                    v_i = x_i / 10^k, k <= 9
+//!        | 2 pco-f64[..]
+//!        | 3 k:u8 x0:zz-varint dmin:zz-varint g:varint w:u8 bits[..]
+//!                        the same integers as deltas d_i = x_i - x_(i-1), each stored as
+//!                        (d_i - dmin) / g in w bits (LSB first); whichever of 1 and 3 is
+//!                        smaller is written (pcodec's tables cost more than they save on
+//!                        short chunks of evenly spread deltas)
+//! ```
 //!
 //! Blocks are written with [`DEFAULT_ENCODING`], chosen by measurement (`lookout-tsdb-bench
 //! chunks`, numbers in BENCHMARKS.md); readers decode either. The in-memory head keeps Gorilla
@@ -22,15 +45,18 @@
 pub const ENC_GORILLA: u8 = 1;
 /// pcodec.
 pub const ENC_PCO: u8 = 2;
+/// pcodec or plain fields by the data's shape (see the module docs).
+pub const ENC_SHAPED: u8 = 3;
 
 /// What blocks are written with (see BENCHMARKS.md "Chunk encoding").
-pub const DEFAULT_ENCODING: u8 = ENC_PCO;
+pub const DEFAULT_ENCODING: u8 = ENC_SHAPED;
 
 /// Encodes samples (ascending timestamps) with `encoding`.
 pub fn encode(encoding: u8, samples: &[(i64, f64)]) -> Vec<u8> {
     match encoding {
         ENC_GORILLA => gorilla_encode(samples),
-        _ => pco_encode(samples),
+        ENC_PCO => pco_encode(samples),
+        _ => shaped_encode(samples),
     }
 }
 
@@ -48,8 +74,227 @@ pub fn decode_range(data: &[u8], mint: i64, maxt: i64) -> Option<Vec<(i64, f64)>
             Some(pco_decode(&data[1..])?.into_iter().filter(|&(t, _)| t >= mint && t <= maxt).collect())
         }
         ENC_PCO => pco_decode(&data[1..]),
+        ENC_SHAPED if mint != i64::MIN || maxt != i64::MAX => {
+            Some(shaped_decode(&data[1..])?.into_iter().filter(|&(t, _)| t >= mint && t <= maxt).collect())
+        }
+        ENC_SHAPED => shaped_decode(&data[1..]),
         _ => None,
     }
+}
+
+/// Most samples a decoded chunk may claim (blocks write at most `block::SAMPLES_PER_CHUNK`).
+const MAX_SAMPLES: usize = 1 << 24;
+
+/// Powers of ten, each exact in an `f64`.
+const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(data: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = data.split_first()?;
+        *data = rest;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// The smallest `k` for which every value is exactly `x / 10^k` with an integer `x` of at most
+/// 53 bits, with those integers.
+fn as_decimals(vs: &[f64]) -> Option<(u8, Vec<i64>)> {
+    'k: for (k, &p) in POW10.iter().enumerate() {
+        let mut xs = Vec::with_capacity(vs.len());
+        for &v in vs {
+            let x = (v * p).round();
+            if !x.is_finite() || x.abs() > (1u64 << 53) as f64 || ((x as i64) as f64 / p).to_bits() != v.to_bits() {
+                continue 'k;
+            }
+            xs.push(x as i64);
+        }
+        return Some((k as u8, xs));
+    }
+    None
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Integers of at most 53 bits as `x0 dmin g w bits` (see the module docs); `None` if there are
+/// none.
+fn packed_deltas(xs: &[i64]) -> Option<Vec<u8>> {
+    let (&x0, _) = xs.split_first()?;
+    let deltas: Vec<i64> = xs.windows(2).map(|w| w[1] - w[0]).collect();
+    let dmin = deltas.iter().copied().min().unwrap_or(0);
+    let g = deltas.iter().fold(0u64, |g, &d| gcd(g, (d - dmin) as u64)).max(1);
+    let max = deltas.iter().map(|&d| (d - dmin) as u64 / g).max().unwrap_or(0);
+    let w = 64 - max.leading_zeros();
+    let mut out = Vec::with_capacity(16 + (deltas.len() * w as usize).div_ceil(8));
+    put_varint(&mut out, zigzag(x0));
+    put_varint(&mut out, zigzag(dmin));
+    put_varint(&mut out, g);
+    out.push(w as u8);
+    let (mut acc, mut bits) = (0u128, 0u32);
+    for &d in &deltas {
+        acc |= u128::from((d - dmin) as u64 / g) << bits;
+        bits += w;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    if bits > 0 {
+        out.push(acc as u8);
+    }
+    Some(out)
+}
+
+/// The `n` integers [`packed_deltas`] wrote; `None` if the bytes do not hold them exactly.
+fn unpack_deltas(mut data: &[u8], n: usize) -> Option<Vec<i64>> {
+    let x0 = unzigzag(get_varint(&mut data)?);
+    let dmin = unzigzag(get_varint(&mut data)?);
+    let g = get_varint(&mut data)?;
+    let (&w, rest) = data.split_first()?;
+    let w = u32::from(w);
+    if w > 64 || n == 0 || rest.len() != ((n - 1) * w as usize).div_ceil(8) {
+        return None;
+    }
+    let mask = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
+    let mut out = Vec::with_capacity(n);
+    out.push(x0);
+    let (mut acc, mut bits, mut bytes) = (0u128, 0u32, rest.iter());
+    let mut x = x0;
+    for _ in 1..n {
+        while bits < w {
+            acc |= u128::from(*bytes.next()?) << bits;
+            bits += 8;
+        }
+        let q = (acc as u64) & mask;
+        acc >>= w;
+        bits -= w;
+        x = x.checked_add(i64::try_from(q.checked_mul(g)?).ok()?.checked_add(dmin)?)?;
+        out.push(x);
+    }
+    Some(out)
+}
+
+fn shaped_encode(samples: &[(i64, f64)]) -> Vec<u8> {
+    let cfg = pco::ChunkConfig::default();
+    let n = samples.len();
+    let mut out = vec![ENC_SHAPED];
+    put_varint(&mut out, n as u64);
+    let t0 = samples.first().map_or(0, |s| s.0);
+    let step = if n > 1 { samples[1].0.wrapping_sub(t0) } else { 0 };
+    let even =
+        step >= 0 && samples.iter().enumerate().all(|(i, s)| Some(s.0) == (i as i64).checked_mul(step).and_then(|d| t0.checked_add(d)));
+    if even {
+        out.push(0);
+        put_varint(&mut out, zigzag(t0));
+        put_varint(&mut out, step as u64);
+    } else {
+        let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
+        // Compression of in-memory slices only fails on invalid configs; the default is valid.
+        let t = pco::standalone::simple_compress(&ts, &cfg).expect("pco compress i64");
+        out.push(1);
+        put_varint(&mut out, t.len() as u64);
+        out.extend_from_slice(&t);
+    }
+    let first = samples.first().map_or(0, |s| s.1.to_bits());
+    if samples.iter().all(|s| s.1.to_bits() == first) {
+        out.push(0);
+        out.extend_from_slice(&first.to_le_bytes());
+        return out;
+    }
+    let vs: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    match as_decimals(&vs) {
+        Some((k, xs)) => {
+            let pco = pco::standalone::simple_compress(&xs, &cfg).expect("pco compress i64");
+            match packed_deltas(&xs) {
+                Some(packed) if packed.len() <= pco.len() => {
+                    out.push(3);
+                    out.push(k);
+                    out.extend_from_slice(&packed);
+                }
+                _ => {
+                    out.push(1);
+                    out.push(k);
+                    out.extend_from_slice(&pco);
+                }
+            }
+        }
+        None => {
+            out.push(2);
+            out.extend_from_slice(&pco::standalone::simple_compress(&vs, &cfg).expect("pco compress f64"));
+        }
+    }
+    out
+}
+
+fn shaped_decode(mut data: &[u8]) -> Option<Vec<(i64, f64)>> {
+    // A corrupt count must not allocate without bound (chunks hold a few hundred samples).
+    let n = usize::try_from(get_varint(&mut data)?).ok().filter(|&n| n <= MAX_SAMPLES)?;
+    let (&tag, rest) = data.split_first()?;
+    data = rest;
+    let ts: Vec<i64> = match tag {
+        0 => {
+            let t0 = unzigzag(get_varint(&mut data)?);
+            let step = i64::try_from(get_varint(&mut data)?).ok()?;
+            // Every timestamp must fit in an i64.
+            (n as i64).saturating_sub(1).checked_mul(step)?.checked_add(t0)?;
+            (0..n as i64).map(|i| t0 + i * step).collect()
+        }
+        1 => {
+            let len = usize::try_from(get_varint(&mut data)?).ok()?;
+            let ts = pco::standalone::simple_decompress(data.get(..len)?).ok()?;
+            data = &data[len..];
+            ts
+        }
+        _ => return None,
+    };
+    let (&tag, rest) = data.split_first()?;
+    data = rest;
+    let vs: Vec<f64> = match tag {
+        0 => vec![f64::from_bits(u64::from_le_bytes(data.get(..8)?.try_into().ok()?)); n],
+        1 => {
+            let (&k, rest) = data.split_first()?;
+            let p = *POW10.get(k as usize)?;
+            let xs: Vec<i64> = pco::standalone::simple_decompress(rest).ok()?;
+            xs.into_iter().map(|x| x as f64 / p).collect()
+        }
+        2 => pco::standalone::simple_decompress(data).ok()?,
+        3 => {
+            let (&k, rest) = data.split_first()?;
+            let p = *POW10.get(k as usize)?;
+            unpack_deltas(rest, n)?.into_iter().map(|x| x as f64 / p).collect()
+        }
+        _ => return None,
+    };
+    if ts.len() != n || vs.len() != n {
+        return None;
+    }
+    Some(ts.into_iter().zip(vs).collect())
 }
 
 fn pco_encode(samples: &[(i64, f64)]) -> Vec<u8> {
@@ -326,13 +571,19 @@ mod tests {
             (1 << 40, -0.0),
             (i64::MAX, f64::MIN_POSITIVE),
         ];
-        vec![jitter, counter, weird, vec![(5, 1.0)], vec![]]
+        let ratios: Vec<_> = (0..200).map(|i| (i * 15_000, ((i * 37 % 101) as f64) / 100.0)).collect();
+        let pages: Vec<_> = (0..200).map(|i| (i * 15_000, 2e8 + ((i * 7 % 129) - 64) as f64 * 4096.0)).collect();
+        let extremes: Vec<_> =
+            (0..50).map(|i| (i * 10, if i % 2 == 0 { 9_007_199_254_740_992.0 } else { -9_007_199_254_740_992.0 })).collect();
+        let negative_zero = vec![(0, 1.0), (1, -0.0), (2, 2.0)];
+        let constant: Vec<_> = (0..120).map(|i| (i * 15_000, 1.0)).collect();
+        vec![jitter, counter, weird, vec![(5, 1.0)], vec![], ratios, pages, extremes, negative_zero, constant]
     }
 
     #[test]
     fn both_encodings_round_trip_bit_exact() {
         for s in series() {
-            for enc in [ENC_GORILLA, ENC_PCO] {
+            for enc in [ENC_GORILLA, ENC_PCO, ENC_SHAPED] {
                 let got = decode(&encode(enc, &s)).expect("decodes");
                 assert_eq!(got.len(), s.len());
                 for (a, b) in got.iter().zip(&s) {
@@ -345,7 +596,7 @@ mod tests {
     #[test]
     fn range_decoding_returns_exactly_the_samples_inside() {
         for s in series() {
-            for enc in [ENC_GORILLA, ENC_PCO] {
+            for enc in [ENC_GORILLA, ENC_PCO, ENC_SHAPED] {
                 let data = encode(enc, &s);
                 for (lo, hi) in [(i64::MIN, i64::MAX), (0, 0), (1_700_000_100_000, 1_700_003_000_000), (500_000, 1_000_000), (-3, 1 << 40)]
                 {
@@ -379,10 +630,20 @@ mod tests {
         for cut in [0, 1, 3, 10, enc.len() / 2] {
             let _ = decode(&enc[..cut]);
         }
-        let enc = encode(ENC_PCO, &series()[1]);
-        for cut in [0, 1, 3, 10, enc.len() / 2] {
-            let _ = decode(&enc[..cut]);
+        for e in [ENC_PCO, ENC_SHAPED] {
+            for s in series() {
+                let enc = encode(e, &s);
+                for cut in 0..enc.len() {
+                    assert!(decode(&enc[..cut]).is_none(), "encoding {e}: a chunk cut to {cut} of {} bytes decoded", enc.len());
+                }
+            }
         }
         assert!(decode(&[9, 1, 2]).is_none());
+        // A count of 2^60 evenly spaced samples is refused, not allocated.
+        let mut huge = vec![ENC_SHAPED];
+        put_varint(&mut huge, 1 << 60);
+        huge.extend_from_slice(&[0, 0, 1, 0]);
+        huge.extend_from_slice(&1f64.to_bits().to_le_bytes());
+        assert!(decode(&huge).is_none());
     }
 }
