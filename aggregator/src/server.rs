@@ -94,7 +94,11 @@ impl Server {
         let metrics = crate::metrics_api::open(&cfg.data_dir, cfg).context("cannot open the metrics store")?;
         let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
-        let tls = cfg.tls.as_ref().map(crate::tls::Tls::load).transpose()?;
+        let tls = cfg
+            .tls
+            .as_ref()
+            .map(|t| crate::tls::Tls::load(t, telemetry.tls_handshake_failures.clone(), telemetry.tls_reload_failures.clone()))
+            .transpose()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         // Dispatch (Alertmanager's job) runs in-process: rules hand their alerts to it, and
         // a Prometheus can post to its API v2.

@@ -45,6 +45,11 @@ pub struct Telemetry {
     /// `[ingest] capacity_events_per_second`: the searchable ingest rate this node was measured
     /// to sustain; capacity rules compare the predicted ingest rate with it.
     pub ingest_capacity_events_per_second: Gauge,
+    /// TLS handshakes on the listener that failed or timed out (wrong CA, no client
+    /// certificate under mTLS, plain HTTP to the TLS port, a client that never finished).
+    pub tls_handshake_failures: Counter,
+    /// Certificate reloads (SIGHUP) that failed; the running certificate was kept.
+    pub tls_reload_failures: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -78,6 +83,8 @@ impl Telemetry {
             data_dir_free_bytes: Gauge::default(),
             data_dir_size_bytes: Gauge::default(),
             ingest_capacity_events_per_second: Gauge::default(),
+            tls_handshake_failures: Counter::default(),
+            tls_reload_failures: Counter::default(),
         };
         r.register("lookout_ingest_requests", "Ingest requests by protocol and status code", t.ingest_requests.clone());
         r.register("lookout_ingest_events", "Events made durable, by protocol", t.ingest_events.clone());
@@ -101,6 +108,16 @@ impl Telemetry {
             "lookout_ingest_capacity_events_per_second",
             "Searchable ingest rate this node is sized for ([ingest] capacity_events_per_second)",
             t.ingest_capacity_events_per_second.clone(),
+        );
+        r.register(
+            "lookout_tls_handshake_failures",
+            "TLS handshakes on the listener that failed or timed out",
+            t.tls_handshake_failures.clone(),
+        );
+        r.register(
+            "lookout_tls_reload_failures",
+            "TLS certificate reloads that failed (the running one was kept)",
+            t.tls_reload_failures.clone(),
         );
         Telemetry { registry: Arc::new(r), ..t }
     }

@@ -22,10 +22,10 @@
 //! If anything in the new files is wrong (missing, unparsable, key not matching the
 //! certificate), the error is logged and the running configuration stays.
 
+use prometheus_client::metrics::counter::Counter;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -155,23 +155,19 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
 pub struct Tls {
     config: TlsConfig,
     current: RwLock<Arc<ServerConfig>>,
-    /// Handshakes that failed or timed out.
-    pub handshake_failures: AtomicU64,
-    /// Reloads that failed (the running configuration was kept).
-    pub reload_failures: AtomicU64,
+    /// Handshakes that failed or timed out (`lookout_tls_handshake_failures_total`).
+    pub handshake_failures: Counter,
+    /// Reloads that failed, the running configuration kept (`lookout_tls_reload_failures_total`).
+    pub reload_failures: Counter,
 }
 
 impl Tls {
-    /// Loads the files of `config` (paths already resolved).
-    pub fn load(config: &TlsConfig) -> anyhow::Result<Arc<Tls>> {
+    /// Loads the files of `config` (paths already resolved); failures are counted on the two
+    /// counters given (the aggregator's telemetry registers them).
+    pub fn load(config: &TlsConfig, handshake_failures: Counter, reload_failures: Counter) -> anyhow::Result<Arc<Tls>> {
         let server = config.server_config().map_err(|(key, message)| anyhow::anyhow!("{key}: {message}"))?;
         info!(cert = %config.cert_file.display(), mtls = config.client_ca_file.is_some(), "TLS enabled");
-        Ok(Arc::new(Tls {
-            config: config.clone(),
-            current: RwLock::new(Arc::new(server)),
-            handshake_failures: AtomicU64::new(0),
-            reload_failures: AtomicU64::new(0),
-        }))
+        Ok(Arc::new(Tls { config: config.clone(), current: RwLock::new(Arc::new(server)), handshake_failures, reload_failures }))
     }
 
     /// Reads the files again; on any error keeps serving with the running configuration.
@@ -183,7 +179,7 @@ impl Tls {
                 Ok(())
             }
             Err((key, message)) => {
-                self.reload_failures.fetch_add(1, Ordering::Relaxed);
+                self.reload_failures.inc();
                 error!(key, error = %message, "TLS reload failed; keeping the running certificate");
                 Err(format!("{key}: {message}"))
             }
@@ -256,11 +252,11 @@ async fn accept_loop(tcp: TcpListener, tls: Arc<Tls>, tx: mpsc::Sender<(TlsStrea
                     let _ = tx.send((s, peer)).await;
                 }
                 Ok(Err(e)) => {
-                    tls.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                    tls.handshake_failures.inc();
                     debug!(%peer, error = %e, "TLS handshake failed");
                 }
                 Err(_) => {
-                    tls.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                    tls.handshake_failures.inc();
                     debug!(%peer, ?timeout, "TLS handshake timed out");
                 }
             }

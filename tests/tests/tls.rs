@@ -132,6 +132,12 @@ impl TlsAggregator {
         TlsAggregator { proc, url, config, viewer_token, ingest_token }
     }
 
+    /// A sample of the server's own `/metrics` (read with the viewer token).
+    fn metric(&self, c: &reqwest::blocking::Client, name: &str) -> Option<f64> {
+        let text = c.get(format!("{}/metrics", self.url)).bearer_auth(&self.viewer_token).send().ok()?.text().ok()?;
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
     fn count(&self, c: &reqwest::blocking::Client, q: &str) -> u64 {
         let r = c
             .get(format!("{}/api/v1/logs/search", self.url))
@@ -174,6 +180,10 @@ fn serves_tls_to_clients_trusting_its_ca_and_refuses_the_others() {
     // Plain HTTP to the TLS port gets no HTTP answer.
     let plain = tests::client().get(format!("http://127.0.0.1:{}/health/ready", agg.url.rsplit(':').next().unwrap())).send();
     assert!(plain.is_err() || !plain.unwrap().status().is_success(), "plain HTTP was answered on the TLS port");
+    // Both refusals are counted on /metrics.
+    wait_for("2 failed handshakes on /metrics", Duration::from_secs(20), || {
+        agg.metric(&good, "lookout_tls_handshake_failures_total").filter(|&n| n >= 2.0)
+    });
 
     // A client that connects and never starts its handshake delays nobody else.
     let port: u16 = agg.url.rsplit(':').next().unwrap().parse().unwrap();
@@ -271,6 +281,7 @@ fn sighup_loads_a_new_certificate_and_keeps_the_old_one_when_the_new_is_broken()
     });
     assert!(agg.proc.log_text().contains("does not belong to the certificate"), "{}", agg.proc.log_text());
     assert_eq!(get(&c(), &url).expect("still serving").1, second.der);
+    assert_eq!(agg.metric(&c(), "lookout_tls_reload_failures_total"), Some(2.0), "failed reloads are counted");
 }
 
 /// A tiny HTTP/1.1 receiver (the stand-in for a third-party OTLP endpoint) that records the
