@@ -36,6 +36,7 @@
 //! place renamed `*.corrupt`). `testdata/sample-v1.lkb` and `testdata/sample-v2.lkb` are
 //! committed blocks of each version; tests read them.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::Write;
@@ -334,10 +335,10 @@ impl Block {
             return Err("section offsets out of order".into());
         }
         let meta: BlockMeta = serde_json::from_slice(&data[meta_off..body]).map_err(|e| format!("meta: {e}"))?;
-        let (series_sec, postings_sec) = if v1 {
-            (data[series_off..postings_off].to_vec(), data[postings_off..meta_off].to_vec())
+        let (series_sec, postings_sec): (Cow<[u8]>, Cow<[u8]>) = if v1 {
+            (Cow::Borrowed(&data[series_off..postings_off]), Cow::Borrowed(&data[postings_off..meta_off]))
         } else {
-            (get_compressed(&data[series_off..postings_off])?, get_compressed(&data[postings_off..meta_off])?)
+            (Cow::Owned(get_compressed(&data[series_off..postings_off])?), Cow::Owned(get_compressed(&data[postings_off..meta_off])?))
         };
         let mut c = Cur(&series_sec);
         let n = c.u32()? as usize;

@@ -20,7 +20,7 @@
 //!
 //! Layout of an encoded chunk: `encoding:u8` then the encoding's bytes. Gorilla: `n:u32le`, then
 //! the bit stream (MSB first). pco: `n:u32le  tslen:u32le  ts[tslen]  values[..]`. shaped
-//! (varints are LEB128, `zz` zigzag-mapped):
+//! (varints are LEB128 as protobuf writes them, `zz` zigzag-mapped):
 //!
 //! ```text
 //! shaped = n:varint  ts  values
@@ -88,25 +88,12 @@ const MAX_SAMPLES: usize = 1 << 24;
 /// Powers of ten, each exact in an `f64`.
 const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    prost::encoding::encode_varint(v, out);
 }
 
 fn get_varint(data: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&b, rest) = data.split_first()?;
-        *data = rest;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Some(v);
-        }
-    }
-    None
+    prost::encoding::decode_varint(data).ok()
 }
 
 fn zigzag(v: i64) -> u64 {
