@@ -265,8 +265,8 @@ impl Disk {
     }
 
     /// Writes one record durably except for the directory entry (fsynced per group).
-    fn write(&mut self, b: &EventBatch) -> std::io::Result<Rec> {
-        let rec = Record { events: b.events.clone(), metrics: b.metrics.clone(), position: b.position.clone() };
+    fn write(&mut self, b: &mut EventBatch) -> std::io::Result<Rec> {
+        let rec = Record { events: b.events_mut().clone(), metrics: b.metrics.clone(), position: b.position.clone() };
         let payload = serde_json::to_vec(&rec).map_err(std::io::Error::other)?;
         let seq = self.next_seq;
         let tmp = self.dir.join(format!("{seq:016x}.tmp"));
@@ -331,7 +331,7 @@ impl Disk {
                         }
                     }
                     let mut written = Vec::new();
-                    for b in group {
+                    for mut b in group {
                         if b.is_empty() {
                             b.ack.settle();
                             continue;
@@ -341,7 +341,7 @@ impl Disk {
                             b.ack.settle();
                             continue;
                         }
-                        match self.write(&b) {
+                        match self.write(&mut b) {
                             Ok(rec) => {
                                 self.bytes += rec.bytes;
                                 self.events += rec.events;
@@ -370,7 +370,7 @@ impl Disk {
                     match self.load(&rec) {
                         Some((events, samples, position)) => {
                             let ack = Ack::new(ack_tx.clone(), 0, rec.seq);
-                            p.send(EventBatch { events, metrics: samples, ack, position });
+                            p.send(EventBatch::from_parts(events, samples, ack, position));
                             self.inflight.insert(rec.seq, rec);
                         }
                         None => {
@@ -407,7 +407,7 @@ mod tests {
 
     fn batch(n: usize, end: u64, ack: Ack) -> EventBatch {
         let events = (0..n).map(|i| LogEvent { message: format!("m{end}-{i}"), ..Default::default() }).collect();
-        EventBatch { events, metrics: vec![], ack, position: Some(StreamPosition { stream: "abc".into(), end, replay: false }) }
+        EventBatch::from_parts(events, vec![], ack, Some(StreamPosition { stream: "abc".into(), end, replay: false }))
     }
 
     #[tokio::test]
@@ -424,7 +424,7 @@ mod tests {
         assert_eq!(src_rx.recv().await.unwrap(), AckNotice { stream: 1, end: 100, delivered: true });
         assert_eq!(src_rx.recv().await.unwrap(), AckNotice { stream: 1, end: 200, delivered: true });
         let first = out.recv().await.unwrap();
-        assert_eq!(first.events.len(), 3);
+        assert_eq!(first.log_count(), 3);
         first.ack.settle(); // delivered: its record is deleted
         let second = out.recv().await.unwrap();
         assert!(!second.position.as_ref().unwrap().replay);
@@ -435,8 +435,8 @@ mod tests {
         std::fs::write(dir.path().join("buffers/s/00000000000000ff.rec"), b"\x01\x02\x03\x04{\"ev").unwrap();
         let (in_tx, in_rx) = mpsc::channel(8);
         let (mut out, _task) = cfg.spawn(dir.path(), "s", in_rx, m).unwrap();
-        let again = out.recv().await.unwrap();
-        assert_eq!(again.events.iter().map(|e| e.message.clone()).collect::<Vec<_>>(), ["m200-0", "m200-1"]);
+        let mut again = out.recv().await.unwrap();
+        assert_eq!(again.events_mut().iter().map(|e| e.message.clone()).collect::<Vec<_>>(), ["m200-0", "m200-1"]);
         assert!(again.position.as_ref().unwrap().replay, "records from a previous run travel alone");
         drop(in_tx);
     }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use wire::LogEvent;
 
 use crate::metric::MetricSample;
+use crate::rawlogs::RawLogs;
 
 /// What the source learns about one of its batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,9 +79,14 @@ impl Drop for Ack {
 }
 
 /// Events travelling together from a source to sinks: log events, metric samples, or both.
+///
+/// Log events from a file travel as their lines ([`RawLogs`]) until someone needs them as
+/// [`LogEvent`]s ([`Self::events_mut`]) or as OTLP bytes ([`Self::encode_logs_into`]).
 pub struct EventBatch {
-    /// The log events, in source order.
-    pub events: Vec<LogEvent>,
+    /// Parsed log events, in source order.
+    events: Vec<LogEvent>,
+    /// Log lines not parsed yet (then `events` is empty).
+    raw: Option<RawLogs>,
     /// The metric samples, in source order.
     pub metrics: Vec<MetricSample>,
     /// Settled by whoever finishes with the batch.
@@ -92,27 +98,83 @@ pub struct EventBatch {
 impl EventBatch {
     /// A batch without a stream position.
     pub fn new(events: Vec<LogEvent>, ack: Ack) -> EventBatch {
-        EventBatch { events, metrics: Vec::new(), ack, position: None }
+        EventBatch { events, raw: None, metrics: Vec::new(), ack, position: None }
+    }
+
+    /// Log lines not parsed yet.
+    pub fn from_raw(raw: RawLogs, ack: Ack, position: Option<StreamPosition>) -> EventBatch {
+        EventBatch { events: Vec::new(), raw: Some(raw), metrics: Vec::new(), ack, position }
+    }
+
+    /// Events and samples read back from a disk buffer.
+    pub fn from_parts(events: Vec<LogEvent>, metrics: Vec<MetricSample>, ack: Ack, position: Option<StreamPosition>) -> EventBatch {
+        EventBatch { events, raw: None, metrics, ack, position }
     }
 
     /// A batch of metric samples.
     pub fn of_metrics(metrics: Vec<MetricSample>, ack: Ack) -> EventBatch {
-        EventBatch { events: Vec::new(), metrics, ack, position: None }
+        EventBatch { events: Vec::new(), raw: None, metrics, ack, position: None }
     }
 
     /// Log events plus metric samples.
     pub fn len(&self) -> usize {
-        self.events.len() + self.metrics.len()
+        self.log_count() + self.metrics.len()
+    }
+
+    /// Log events (parsed or not).
+    pub fn log_count(&self) -> usize {
+        self.events.len() + self.raw.as_ref().map_or(0, RawLogs::len)
     }
 
     /// Neither log events nor samples.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.metrics.is_empty()
+        self.log_count() == 0 && self.metrics.is_empty()
+    }
+
+    /// The log events, parsing lines that were not parsed yet.
+    pub fn events_mut(&mut self) -> &mut Vec<LogEvent> {
+        if let Some(raw) = self.raw.take() {
+            let parsed = raw.into_events();
+            if self.events.is_empty() {
+                self.events = parsed;
+            } else {
+                self.events.extend(parsed);
+            }
+        }
+        &mut self.events
+    }
+
+    /// Moves the log events out (parsing lines that were not parsed yet).
+    pub fn take_events(&mut self) -> Vec<LogEvent> {
+        std::mem::take(self.events_mut())
+    }
+
+    /// Appends the log events as OTLP protobuf (`ResourceLogs` fields of an
+    /// `ExportLogsServiceRequest`) to `out`; unparsed lines are encoded without building events.
+    pub fn encode_logs_into(&self, out: &mut Vec<u8>) {
+        if !self.events.is_empty() {
+            wire::otlp::encode_protobuf_into(&self.events, out);
+        }
+        if let Some(raw) = &self.raw {
+            raw.encode_into(out);
+        }
+    }
+
+    /// Drops the log events (once encoded).
+    pub fn clear_logs(&mut self) {
+        self.events = Vec::new();
+        self.raw = None;
     }
 
     /// A copy for another output: same events, a clone of the ack, same position.
     pub fn fork(&self) -> EventBatch {
-        EventBatch { events: self.events.clone(), metrics: self.metrics.clone(), ack: self.ack.clone(), position: self.position.clone() }
+        EventBatch {
+            events: self.events.clone(),
+            raw: self.raw.clone(),
+            metrics: self.metrics.clone(),
+            ack: self.ack.clone(),
+            position: self.position.clone(),
+        }
     }
 }
 

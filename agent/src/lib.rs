@@ -17,6 +17,7 @@ pub mod config;
 pub mod delivery;
 pub mod exposition;
 pub mod metric;
+pub mod rawlogs;
 pub mod remote_write;
 pub mod server;
 pub mod sinks;

@@ -204,7 +204,7 @@ pub fn parse_timestamp_str(s: &str) -> Option<i64> {
     }
 }
 
-fn unix_int_to_ns(n: i64) -> Option<i64> {
+pub(crate) fn unix_int_to_ns(n: i64) -> Option<i64> {
     match n {
         ..0 => None,
         100_000_000_000_000_000.. => Some(n),
@@ -214,7 +214,7 @@ fn unix_int_to_ns(n: i64) -> Option<i64> {
     }
 }
 
-fn unix_number_to_ns(n: f64) -> Option<i64> {
+pub(crate) fn unix_number_to_ns(n: f64) -> Option<i64> {
     if !n.is_finite() || n < 0.0 {
         return None;
     }

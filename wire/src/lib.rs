@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod encoding;
 pub mod event;
+pub mod fastline;
 pub mod otlp;
 pub mod remote_write;
 

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use crate::event::{LogEvent, normalize_level};
 
-const SOURCE_ATTR: &str = "lookout.source";
+pub(crate) const SOURCE_ATTR: &str = "lookout.source";
 
 /// Why an OTLP body could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,20 @@ pub fn encode_protobuf_into(events: &[LogEvent], out: &mut Vec<u8>) {
     for ((host, service), group) in groups {
         direct::resource_logs(host, service, &group, out);
     }
+}
+
+/// Appends one event as a `LogRecord` field of `ScopeLogs` (tag 2, header included): the
+/// records that follow [`encode_resource_logs_header`].
+pub fn encode_record_into(event: &LogEvent, out: &mut Vec<u8>) {
+    direct::record(event, out);
+}
+
+/// Appends the start of a `ResourceLogs` (field 1 of the request) for `host` and `service`,
+/// one scope, whose `LogRecord` fields (`records` bytes in all, headers included) the caller
+/// appends right after. With [`encode_record_into`] this writes what [`encode_protobuf_into`]
+/// writes for events of one (host, service).
+pub fn encode_resource_logs_header(host: &str, service: &str, records: usize, out: &mut Vec<u8>) {
+    direct::resource_logs_header(host, service, records, out);
 }
 
 /// The hand-written protobuf encoder behind [`encode_protobuf_into`]. Field numbers and order
@@ -221,6 +235,22 @@ mod direct {
     pub(super) fn resource_logs(host: &str, service: &str, events: &[&LogEvent], out: &mut Vec<u8>) {
         let lens: Vec<usize> = events.iter().map(|e| record_len(e)).collect();
         let records: usize = lens.iter().map(|l| delimited(*l)).sum();
+        resource_logs_header(host, service, records, out);
+        for (e, len) in events.iter().zip(lens) {
+            put_record(out, e, len);
+        }
+    }
+
+    /// One event as a `LogRecord` field (tag 2 of `ScopeLogs`), header included.
+    pub(crate) fn record(e: &LogEvent, out: &mut Vec<u8>) {
+        let len = record_len(e);
+        out.reserve(delimited(len));
+        put_record(out, e, len);
+    }
+
+    /// The start of a `ResourceLogs` whose `LogRecord` fields, `records` bytes in all (headers
+    /// included), follow right after.
+    pub(crate) fn resource_logs_header(host: &str, service: &str, records: usize, out: &mut Vec<u8>) {
         let scope = delimited(SCOPE_NAME.len());
         let scope_logs = delimited(scope) + records;
         let host_kv = kv_len("host.name", delimited(host.len()));
@@ -235,9 +265,6 @@ mod direct {
         put_delimited_header(out, 0x12, scope_logs);
         put_delimited_header(out, 0x0A, scope);
         put_str(out, 0x0A, SCOPE_NAME);
-        for (e, len) in events.iter().zip(lens) {
-            put_record(out, e, len);
-        }
     }
 }
 

@@ -28,8 +28,9 @@ impl Config {
         while let Some(batch) = cx.input.recv().await {
             let n = batch.len() as u64;
             cx.metrics.events_in.inc_by(n);
-            let events = batch.events;
-            let samples = batch.metrics;
+            let mut batch = batch;
+            let events = batch.take_events();
+            let samples = std::mem::take(&mut batch.metrics);
             let written = tokio::task::spawn_blocking(move || {
                 let stdout = std::io::stdout();
                 let mut out = std::io::BufWriter::new(stdout.lock());

@@ -176,12 +176,12 @@ impl Plan {
                                 }
                             }
                         }
-                        if b.events.is_empty() {
+                        if b.log_count() == 0 {
                             b.ack.settle();
                             continue;
                         }
                         if self.logs_url.is_none() {
-                            cx.metrics.dropped("unsupported", b.events.len() as u64);
+                            cx.metrics.dropped("unsupported", b.log_count() as u64);
                             b.ack.settle();
                             continue;
                         }
@@ -196,9 +196,9 @@ impl Plan {
                             self.send(&client, &mut seq, &cx, position.as_ref(), body, acks).await;
                         }
                         position = b.position.take();
-                        wire::otlp::encode_protobuf_into(&b.events, &mut logs.body);
-                        logs.events += b.events.len();
-                        drop(b.events);
+                        b.encode_logs_into(&mut logs.body);
+                        logs.events += b.log_count();
+                        b.clear_logs();
                         logs.acks.push(b.ack);
                         logs.deadline.get_or_insert_with(|| Instant::now() + timeout);
                         if logs.events >= self.batch.max_events

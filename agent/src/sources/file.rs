@@ -42,13 +42,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
-use wire::{LogEvent, ParseOptions};
+use wire::ParseOptions;
 
 use super::SourceContext;
 use crate::checkpoint::{self, Checkpoints, FileCheckpoint};
 use crate::delivery::{Ack, AckNotice, EventBatch, StreamPosition};
+use crate::rawlogs::{Lines, RawLogs};
 
 /// Marker appended to a truncated line.
 pub const TRUNCATED_MARKER: &str = "…[truncated]";
@@ -204,7 +206,7 @@ impl Config {
             .and_then(|m| regex::Regex::new(&m.start_pattern).ok().map(|r| (r, Duration::from_millis(m.timeout_ms))));
         let mut state = FileSource {
             cfg: self.clone(),
-            opts: self.parse_options(),
+            opts: Arc::new(self.parse_options()),
             include: self.include.iter().filter_map(|g| glob::Pattern::new(g).ok()).collect(),
             exclude: self.exclude.iter().filter_map(|g| glob::Pattern::new(g).ok()).collect(),
             multiline,
@@ -368,7 +370,7 @@ impl Tracked {
 
 struct FileSource {
     cfg: Config,
-    opts: ParseOptions,
+    opts: Arc<ParseOptions>,
     include: Vec<glob::Pattern>,
     exclude: Vec<glob::Pattern>,
     multiline: Option<(regex::Regex, Duration)>,
@@ -873,8 +875,8 @@ impl FileSource {
         let service = self.cfg.service.clone().unwrap_or_default();
         for raw in batches {
             // Parsed one batch at a time: only the batch being sent is held as events.
-            let batch = raw.parse(&self.host, &service, &self.opts);
-            let n = batch.events.len() as u64;
+            let batch = raw.into_batch(&self.host, &service, &self.opts);
+            let n = batch.log_count() as u64;
             cx.metrics.events_in.inc_by(n);
             if !self.send_scanning(cx, batch).await {
                 return None;
@@ -1152,35 +1154,6 @@ impl FileSource {
     }
 }
 
-/// The text of complete events cut from a file, back to back, not parsed yet. A read round
-/// holds its batches in this form (about the size of the bytes read) until their ends are in
-/// the checkpoint; each is parsed into events only right before it is sent.
-#[derive(Default)]
-struct Lines {
-    text: Vec<u8>,
-    /// End of each event in `text`, and whether it was truncated.
-    ends: Vec<(usize, bool)>,
-}
-
-impl Lines {
-    fn with_capacity(bytes: usize) -> Lines {
-        Lines { text: Vec::with_capacity(bytes), ends: Vec::with_capacity(bytes / 128) }
-    }
-
-    fn push(&mut self, line: &[u8], truncated: bool) {
-        self.text.extend_from_slice(line);
-        self.ends.push((self.text.len(), truncated));
-    }
-
-    fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-}
-
 /// A batch cut from one file: its events' text, and the ack and position it will travel with.
 struct RawBatch {
     lines: Lines,
@@ -1190,38 +1163,12 @@ struct RawBatch {
 }
 
 impl RawBatch {
-    fn parse(self, host: &str, service: &str, opts: &ParseOptions) -> EventBatch {
-        let now = now_ns();
-        let mut events = Vec::with_capacity(self.lines.len());
-        let mut from = 0;
-        for &(to, truncated) in &self.lines.ends {
-            events.push(make_event(&self.lines.text[from..to], truncated, now, &self.origin, host, service, opts));
-            from = to;
-        }
-        EventBatch { events, metrics: Vec::new(), ack: self.ack, position: Some(self.position) }
+    /// The batch as it travels: its lines, parsed only by whoever needs events (see
+    /// [`RawLogs`]); the read time is now.
+    fn into_batch(self, host: &str, service: &str, opts: &Arc<ParseOptions>) -> EventBatch {
+        let raw = RawLogs::new(self.lines, self.origin, host.to_string(), service.to_string(), opts.clone(), now_ns());
+        EventBatch::from_raw(raw, self.ack, Some(self.position))
     }
-}
-
-fn make_event(line: &[u8], truncated: bool, now: i64, source: &str, host: &str, service: &str, opts: &ParseOptions) -> LogEvent {
-    // Valid UTF-8 (nearly always) only goes through the fast validator; invalid text is copied
-    // with replacement characters.
-    let text = match std::str::from_utf8(line) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(line),
-    };
-    let mut e = if truncated {
-        // A truncated JSON line no longer parses; keep it whole, marked.
-        let mut e = LogEvent::from_line("", now, source, host, opts);
-        e.message = format!("{text}{TRUNCATED_MARKER}");
-        e.fields.insert("truncated".into(), serde_json::Value::Bool(true));
-        e
-    } else {
-        LogEvent::from_line(&text, now, source, host, opts)
-    };
-    if e.service.is_empty() {
-        e.service = service.to_string();
-    }
-    e
 }
 
 fn now_ns() -> i64 {
@@ -1268,11 +1215,11 @@ mod tests {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while out.len() < n {
-            let b = tokio::time::timeout_at(deadline, r.rx.recv())
+            let mut b = tokio::time::timeout_at(deadline, r.rx.recv())
                 .await
                 .unwrap_or_else(|_| panic!("only {} of {n} events: {out:?}", out.len()))
                 .unwrap();
-            out.extend(b.events.iter().map(|e| e.message.clone()));
+            out.extend(b.events_mut().iter().map(|e| e.message.clone()));
             b.ack.settle();
         }
         out

@@ -134,8 +134,8 @@ pub struct TransformContext {
 pub async fn run(mut t: Box<dyn Transform>, mut cx: TransformContext) {
     while let Some(mut batch) = cx.input.recv().await {
         cx.metrics.events_in.inc_by(batch.len() as u64);
-        if !batch.events.is_empty() {
-            t.apply(&mut batch.events, &cx.metrics);
+        if batch.log_count() > 0 {
+            t.apply(batch.events_mut(), &cx.metrics);
         }
         if !batch.metrics.is_empty() {
             t.apply_metrics(&mut batch.metrics, &cx.metrics);

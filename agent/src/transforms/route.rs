@@ -85,10 +85,10 @@ pub async fn run(
             (n.clone(), f.build())
         })
         .collect();
-    while let Some(batch) = input.recv().await {
+    while let Some(mut batch) = input.recv().await {
         metrics.events_in.inc_by(batch.len() as u64);
         let mut shares: BTreeMap<&str, (Vec<LogEvent>, Vec<MetricSample>)> = BTreeMap::new();
-        for e in &batch.events {
+        for e in batch.events_mut().iter() {
             let mut matched = false;
             for (n, f) in &routes {
                 if f.keeps(e) {
@@ -119,7 +119,7 @@ pub async fn run(
                 metrics.dropped("unrouted", n);
                 continue;
             }
-            let share = EventBatch { events, metrics: samples, ack: batch.ack.clone(), position: batch.position.clone() };
+            let share = EventBatch::from_parts(events, samples, batch.ack.clone(), batch.position.clone());
             if send_to_all(consumers, share).await {
                 metrics.events_out.inc_by(n);
             }
@@ -154,8 +154,8 @@ mod tests {
         in_tx.send(EventBatch::new(events, Ack::new(ack_tx, 1, 10))).await.unwrap();
         let errs = err_rx.recv().await.unwrap();
         let all = all_rx.recv().await.unwrap();
-        assert_eq!(errs.events.len(), 1);
-        assert_eq!(all.events.len(), 2);
+        assert_eq!(errs.log_count(), 1);
+        assert_eq!(all.log_count(), 2);
         errs.ack.settle();
         assert!(ack_rx.try_recv().is_err(), "acknowledged before every share was delivered");
         all.ack.settle();
