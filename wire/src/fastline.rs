@@ -169,15 +169,11 @@ fn has_duplicates<'a>(keys: impl ExactSizeIterator<Item = &'a str>) -> bool {
 }
 
 fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+    prost::encoding::encoded_len_varint(v)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    prost::encoding::encode_varint(v, out);
 }
 
 fn put_str(out: &mut Vec<u8>, key: u8, s: &str) {
