@@ -2,7 +2,7 @@
 # Tail -> parse -> ship benchmark: lookout-agent vs rsyslog (imfile -> omfwd TCP) on the same
 # file of ~250-byte JSON lines, one after the other in the same run.
 #
-#   cargo build --release -p agent && agent/benches/tail_ship.sh [LINES]
+#   cargo build --release -p agent && agent/benches/tail_ship.sh [LINES]   # default 5,000,000
 #   COMPRESSION=zstd agent/benches/tail_ship.sh     # the agent's body compression (default gzip)
 #   AGENT_BEFORE=/path/to/old/lookout-agent agent/benches/tail_ship.sh   # an older build too
 #   SINK_EXTRA='batch = { max_events = 1000 }' agent/benches/tail_ship.sh  # more sink settings
@@ -12,7 +12,7 @@
 # to a local sink that answers 200 without decoding; rsyslog forwards raw lines over TCP
 # (it does not parse them). Needs: python3, rsyslog (`apt-get install -y rsyslog`).
 set -euo pipefail
-LINES=${1:-1000000}
+LINES=${1:-5000000}
 COMPRESSION=${COMPRESSION:-gzip}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
