@@ -347,9 +347,10 @@ impl Head {
             return id;
         }
         let id = self.series.len() as u32;
-        self.postings.add(id, labels);
+        let labels = labels.deep_copy();
+        self.postings.add(id, &labels);
         self.by_labels.insert(labels.clone(), id);
-        self.series.push(MemSeries::new(labels.clone()));
+        self.series.push(MemSeries::new(labels));
         id
     }
 

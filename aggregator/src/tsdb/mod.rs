@@ -79,6 +79,12 @@ impl Labels {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
+    /// The same label set in fresh allocations of this thread, shared with no other copy. The
+    /// head keeps series' labels this way: a decoded request's label strings sit among its
+    /// short-lived buffers, and one kept string would pin the allocator's pages under them.
+    pub fn deep_copy(&self) -> Labels {
+        Labels(self.0.iter().cloned().collect())
+    }
     /// As an owned vector.
     pub fn to_vec(&self) -> Vec<(String, String)> {
         self.0.to_vec()
@@ -412,8 +418,14 @@ impl Tsdb {
                 for (reply, st) in replies {
                     let _ = reply.send(Ok(st));
                 }
+                let rotated = !rotations.is_empty();
                 for reply in rotations {
                     let _ = reply.send(file.rotate());
+                }
+                if rotated {
+                    // A cut freed (from the maintenance thread) head chunks this thread
+                    // allocated: mimalloc hands their pages back only when their owner collects.
+                    release_freed_memory();
                 }
                 if span > cut_span {
                     let _ = kick_tx.try_send(());

@@ -267,39 +267,103 @@ pub fn dir_bytes(dir: &Path) -> u64 {
     fs::read_dir(dir).map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
 }
 
+/// Copies the series of record payload `p` that have samples at or after `keep_from` into `out`
+/// (cleared first) as a payload of the same format, their label bytes as they are and only
+/// those samples. Returns how many series it kept, or `None` when `p` is not a valid record
+/// (what [`decode_all`] would stop at). Nothing is decoded into label sets: a checkpoint of a
+/// large WAL costs one payload buffer, not an allocation per label.
+fn filter_payload(p: &[u8], keep_from: i64, out: &mut Vec<u8>) -> Option<u32> {
+    let mut c = Cursor(p);
+    if c.take(1)? != [KIND_SAMPLES] {
+        return None;
+    }
+    let n = c.u32()?;
+    out.clear();
+    out.push(KIND_SAMPLES);
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let mut kept = 0u32;
+    for _ in 0..n {
+        let series_start = c.0;
+        let nl = c.u16()?;
+        for _ in 0..nl {
+            let a = c.u16()? as usize;
+            std::str::from_utf8(c.take(a)?).ok()?;
+            let b = c.u32()? as usize;
+            std::str::from_utf8(c.take(b)?).ok()?;
+        }
+        let labels = &series_start[..series_start.len() - c.0.len()];
+        let ns = c.u32()? as usize;
+        let samples = c.take(ns.checked_mul(16)?)?;
+        let at = |s: &[u8]| i64::from_le_bytes(s[..8].try_into().expect("8 bytes"));
+        let keep = samples.chunks_exact(16).filter(|s| at(s) >= keep_from).count();
+        if keep == 0 {
+            continue;
+        }
+        out.extend_from_slice(labels);
+        out.extend_from_slice(&(keep as u32).to_le_bytes());
+        for s in samples.chunks_exact(16).filter(|s| at(s) >= keep_from) {
+            out.extend_from_slice(s);
+        }
+        kept += 1;
+    }
+    if !c.0.is_empty() {
+        return None;
+    }
+    out[1..5].copy_from_slice(&kept.to_le_bytes());
+    Some(kept)
+}
+
+/// Reads the next frame's payload of `r` into `buf`; false at the end of the valid frames (end
+/// of file, a torn frame or a CRC mismatch), as [`decode_all`] stops.
+fn next_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    let mut header = [0u8; 8];
+    match r.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+    buf.clear();
+    // A torn length can claim gigabytes: read what is there instead of reserving it.
+    let got = r.take(len as u64).read_to_end(buf)?;
+    Ok(got == len && crc32fast::hash(buf) == crc)
+}
+
 /// Rewrites the checkpoint and the segments before `upto` into `checkpoint-(upto-1).wal`,
 /// keeping samples at or after `keep_from`, then deletes what it replaces. Returns the bytes
-/// of the new checkpoint.
+/// of the new checkpoint. Streams frame by frame: its memory is two payload buffers, however
+/// large the WAL (a backfill that outran the block cuts can leave hundreds of MB of it).
 pub fn checkpoint(dir: &Path, upto: u64, keep_from: i64) -> std::io::Result<u64> {
     if upto == 0 {
         return Ok(0);
     }
     let checkpoints = numbered(dir, "checkpoint")?;
     let segs: Vec<u64> = numbered(dir, "seg")?.into_iter().filter(|&n| n < upto).collect();
-    let mut out = Vec::new();
     let mut sources: Vec<PathBuf> = checkpoints.iter().map(|&c| dir.join(checkpoint_name(c))).collect();
     sources.extend(segs.iter().map(|&n| dir.join(seg_name(n))));
-    for src in &sources {
-        let (recs, _) = decode_all(&read_file(src)?);
-        for rec in recs {
-            let kept: Record = rec
-                .into_iter()
-                .filter_map(|(l, s)| {
-                    let s: Vec<_> = s.into_iter().filter(|&(t, _)| t >= keep_from).collect();
-                    (!s.is_empty()).then_some((l, s))
-                })
-                .collect();
-            if !kept.is_empty() {
-                encode(&kept, &mut out);
-            }
-        }
-    }
     let name = checkpoint_name(upto - 1);
     let tmp = dir.join(format!("{name}.tmp"));
+    let mut written = 0u64;
     {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&out)?;
-        f.sync_all()?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let (mut payload, mut kept) = (Vec::new(), Vec::new());
+        for src in &sources {
+            let mut r = std::io::BufReader::with_capacity(1 << 20, File::open(src)?);
+            while next_frame(&mut r, &mut payload)? {
+                match filter_payload(&payload, keep_from, &mut kept) {
+                    None => break,
+                    Some(0) => {}
+                    Some(_) => {
+                        w.write_all(&(kept.len() as u32).to_le_bytes())?;
+                        w.write_all(&crc32fast::hash(&kept).to_le_bytes())?;
+                        w.write_all(&kept)?;
+                        written += 8 + kept.len() as u64;
+                    }
+                }
+            }
+        }
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }
     fs::rename(&tmp, dir.join(&name))?;
     sync_dir(dir)?;
@@ -309,7 +373,7 @@ pub fn checkpoint(dir: &Path, upto: u64, keep_from: i64) -> std::io::Result<u64>
         }
     }
     sync_dir(dir)?;
-    Ok(out.len() as u64)
+    Ok(written)
 }
 
 #[cfg(test)]
@@ -387,5 +451,60 @@ mod tests {
         let samples: Vec<_> = recs.iter().flat_map(|r| r[0].1.clone()).collect();
         assert_eq!(samples, vec![(11, 11.0)]);
         assert_eq!(numbered(dir.path(), "checkpoint").unwrap(), vec![next]);
+    }
+
+    /// The streaming checkpoint writes exactly the frames of decode → filter → encode, over
+    /// many random records and segments, and stops at a torn tail as replay does.
+    #[test]
+    fn streamed_checkpoint_equals_decoding_filtering_and_encoding() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = WalFile::open(dir.path()).unwrap();
+        let mut all = Vec::new();
+        for seg in 0..3 {
+            let mut buf = Vec::new();
+            for _ in 0..50 {
+                let rec: Record = (0..rng.random_range(1..8))
+                    .map(|i| {
+                        let mut pairs = vec![("__name__".to_string(), format!("m{}", rng.random_range(0..5)))];
+                        if rng.random_bool(0.5) {
+                            pairs.push(("instance".into(), format!("h{i}é")));
+                        }
+                        let samples = (0..rng.random_range(0..12)).map(|_| (rng.random_range(0..1000), rng.random::<f64>())).collect();
+                        (Labels::new(pairs), samples)
+                    })
+                    .collect();
+                encode(&rec, &mut buf);
+                all.push(rec);
+            }
+            if seg == 2 {
+                // A torn last frame: the streaming copy must stop where replay stops.
+                buf.truncate(buf.len() - 5);
+                all.pop();
+            }
+            wal.write_sync(&buf).unwrap();
+            wal.rotate().unwrap();
+        }
+        let keep_from = 500;
+        let mut want = Vec::new();
+        for rec in &all {
+            let kept: Record = rec
+                .iter()
+                .filter_map(|(l, s)| {
+                    let s: Vec<_> = s.iter().copied().filter(|&(t, _)| t >= keep_from).collect();
+                    (!s.is_empty()).then(|| (l.clone(), s))
+                })
+                .collect();
+            if !kept.is_empty() {
+                encode(&kept, &mut want);
+            }
+        }
+        let n = checkpoint(dir.path(), 3, keep_from).unwrap();
+        let got = fs::read(dir.path().join(checkpoint_name(2))).unwrap();
+        assert_eq!(n as usize, got.len());
+        assert!(got.len() > 1000, "the random records kept samples");
+        assert!(got == want, "checkpoint bytes differ from decode + filter + encode");
+        assert!(!dir.path().join(seg_name(0)).exists());
     }
 }
