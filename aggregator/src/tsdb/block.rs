@@ -50,7 +50,7 @@ use super::chunk;
 
 /// Series with their samples `(ms, value)`, as a block hands them out.
 pub type SeriesSamples = Vec<(Labels, Vec<(i64, f64)>)>;
-use super::index::Postings;
+use super::index::{FrozenBuilder, FrozenPostings, Postings};
 
 const MAGIC: &[u8; 8] = b"LKBLK002";
 const MAGIC_V1: &[u8; 8] = b"LKBLK001";
@@ -92,11 +92,6 @@ struct ChunkRef {
     len: u32,
 }
 
-struct BlockSeries {
-    labels: Labels,
-    chunks: Vec<ChunkRef>,
-}
-
 /// An open block: its series table and postings in memory; chunks are read from the file when
 /// a query needs them (positioned reads on the handle opened with the block, so a block deleted
 /// by compaction or retention stays readable to a query that still holds it). The page cache,
@@ -107,8 +102,13 @@ pub struct Block {
     /// Its file.
     pub path: PathBuf,
     file: File,
-    series: Vec<BlockSeries>,
-    postings: Postings,
+    /// Label set of each series, by id.
+    labels: Vec<Labels>,
+    /// Series `id`'s chunk references are `chunks[chunk_start[id]..chunk_start[id + 1]]`: one
+    /// array for the block, not a `Vec` per series.
+    chunk_start: Vec<u32>,
+    chunks: Vec<ChunkRef>,
+    postings: FrozenPostings,
 }
 
 /// A fresh block id: time-ordered, unique.
@@ -294,7 +294,10 @@ impl<'a> Cur<'a> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
     }
     fn str(&mut self, n: usize) -> Result<String, String> {
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "label is not UTF-8".to_string())
+        Ok(self.text(n)?.to_string())
+    }
+    fn text(&mut self, n: usize) -> Result<&'a str, String> {
+        std::str::from_utf8(self.take(n)?).map_err(|_| "label is not UTF-8".to_string())
     }
 }
 
@@ -343,6 +346,9 @@ impl Block {
         let mut c = Cur(&series_sec);
         let n = c.u32()? as usize;
         let mut series = Vec::with_capacity(n.min(1 << 20));
+        let mut chunk_start = Vec::with_capacity(n.min(1 << 20) + 1);
+        let mut chunks = Vec::new();
+        chunk_start.push(0u32);
         for _ in 0..n {
             let nl = c.u16()? as usize;
             let mut pairs = Vec::with_capacity(nl);
@@ -353,7 +359,6 @@ impl Block {
                 pairs.push((name, c.str(b)?));
             }
             let nc = c.u32()? as usize;
-            let mut chunks = Vec::with_capacity(nc.min(1 << 16));
             for _ in 0..nc {
                 let r = ChunkRef { mint: c.u64()? as i64, maxt: c.u64()? as i64, offset: c.u64()?, len: c.u32()? };
                 if r.offset as usize + r.len as usize > series_off {
@@ -369,19 +374,21 @@ impl Block {
                     labels
                 }
             };
-            series.push(BlockSeries { labels, chunks });
+            series.push(labels);
+            chunk_start.push(u32::try_from(chunks.len()).map_err(|_| "too many chunks in a block".to_string())?);
         }
+        chunks.shrink_to_fit();
         let mut c = Cur(&postings_sec);
-        let mut postings = Postings::default();
+        let mut postings = FrozenBuilder::default();
+        let mut ids = Vec::new();
         for _ in 0..c.u32()? {
             let a = c.u16()? as usize;
-            let name = c.str(a)?;
-            let values = postings.map.entry(name).or_default();
+            postings.name(c.text(a)?);
             for _ in 0..c.u32()? {
                 let b = c.u32()? as usize;
-                let value = c.str(b)?;
+                let value = c.text(b)?;
                 let k = c.u32()? as usize;
-                let mut ids = Vec::with_capacity(k.min(1 << 20));
+                ids.clear();
                 for _ in 0..k {
                     let id = c.u32()?;
                     if id as usize >= series.len() {
@@ -389,10 +396,11 @@ impl Block {
                     }
                     ids.push(id);
                 }
-                values.insert(value, ids);
+                postings.value(value, ids.iter().copied())?;
             }
         }
-        Ok(Block { meta, path, file, series, postings })
+        let postings = postings.finish()?;
+        Ok(Block { meta, path, file, labels: series, chunk_start, chunks, postings })
     }
 
     /// Size of the file.
@@ -401,13 +409,23 @@ impl Block {
     }
 
     fn matching(&self, matchers: &[&Matcher]) -> Vec<u32> {
-        self.postings.matching(matchers, self.series.len(), |id| &self.series[id as usize].labels)
+        self.postings.matching(matchers, self.labels.len(), |id| &self.labels[id as usize])
     }
 
-    fn samples(&self, s: &BlockSeries, mint: i64, maxt: i64) -> Result<Vec<(i64, f64)>, String> {
+    /// Chunk references of series `id` (a valid id).
+    fn chunks_of(&self, id: u32) -> &[ChunkRef] {
+        let i = id as usize;
+        &self.chunks[self.chunk_start[i] as usize..self.chunk_start[i + 1] as usize]
+    }
+
+    fn overlaps(&self, id: u32, mint: i64, maxt: i64) -> bool {
+        self.chunks_of(id).iter().any(|r| r.maxt >= mint && r.mint <= maxt)
+    }
+
+    fn samples(&self, id: u32, mint: i64, maxt: i64) -> Result<Vec<(i64, f64)>, String> {
         use std::os::unix::fs::FileExt;
         let mut out = Vec::new();
-        let wanted: Vec<&ChunkRef> = s.chunks.iter().filter(|r| r.maxt >= mint && r.mint <= maxt).collect();
+        let wanted: Vec<&ChunkRef> = self.chunks_of(id).iter().filter(|r| r.maxt >= mint && r.mint <= maxt).collect();
         // A series' chunks are written one after the other: one read covers the wanted ones.
         let Some(base) = wanted.iter().map(|r| r.offset).min() else { return Ok(out) };
         let end = wanted.iter().map(|r| r.offset + r.len as u64).max().unwrap_or(base);
@@ -427,13 +445,12 @@ impl Block {
     pub fn select(&self, matchers: &[&Matcher], mint: i64, maxt: i64) -> Result<SeriesSamples, String> {
         let mut out = Vec::new();
         for id in self.matching(matchers) {
-            let s = &self.series[id as usize];
-            if !s.chunks.iter().any(|r| r.maxt >= mint && r.mint <= maxt) {
+            if !self.overlaps(id, mint, maxt) {
                 continue;
             }
-            let samples = self.samples(s, mint, maxt)?;
+            let samples = self.samples(id, mint, maxt)?;
             if !samples.is_empty() {
-                out.push((s.labels.clone(), samples));
+                out.push((self.labels[id as usize].clone(), samples));
             }
         }
         Ok(out)
@@ -441,23 +458,20 @@ impl Block {
 
     /// Label sets of the matching series with a chunk overlapping `[mint, maxt]`.
     pub fn series_labels(&self, matchers: &[&Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
-        self.matching(matchers)
-            .into_iter()
-            .map(|id| &self.series[id as usize])
-            .filter(|s| s.chunks.iter().any(|r| r.maxt >= mint && r.mint <= maxt))
-            .map(|s| s.labels.clone())
-            .collect()
+        self.matching(matchers).into_iter().filter(|&id| self.overlaps(id, mint, maxt)).map(|id| self.labels[id as usize].clone()).collect()
     }
 
     /// Label sets of every series, by series id (for compaction).
     pub fn series_list(&self) -> impl Iterator<Item = (u32, &Labels)> {
-        self.series.iter().enumerate().map(|(i, s)| (i as u32, &s.labels))
+        self.labels.iter().enumerate().map(|(i, l)| (i as u32, l))
     }
 
     /// All samples of series `id`.
     pub fn series_samples(&self, id: u32) -> Result<Vec<(i64, f64)>, String> {
-        let s = self.series.get(id as usize).ok_or_else(|| format!("no series {id} in block {}", self.meta.id))?;
-        self.samples(s, i64::MIN, i64::MAX)
+        if id as usize >= self.labels.len() {
+            return Err(format!("no series {id} in block {}", self.meta.id));
+        }
+        self.samples(id, i64::MIN, i64::MAX)
     }
 
     /// Every series with all its samples (for compaction).

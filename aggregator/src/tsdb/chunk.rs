@@ -321,6 +321,11 @@ impl BitWriter {
     fn put(&mut self, value: u64, mut n: u32) {
         while n > 0 {
             if self.bits.is_multiple_of(8) {
+                if self.buf.len() == self.buf.capacity() {
+                    // Grow by a quarter, not double: a head holds one open chunk per series,
+                    // and doubling leaves a third of them unused on average.
+                    self.buf.reserve_exact((self.buf.capacity() / 4).max(16));
+                }
                 self.buf.push(0);
             }
             let free = 8 - (self.bits % 8) as u32;
