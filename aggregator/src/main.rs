@@ -12,6 +12,7 @@ use tracing::error;
 /// thread seconds later, which glibc's per-thread arenas handle poorly (in the log ingest
 /// benchmark of BENCHMARKS.md, malloc, free and the kernel zeroing pages glibc had returned were
 /// about a sixth of the aggregator's CPU time).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -508,5 +509,28 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread().enable_all().on_thread_park(collect_when_idle).build().expect("tokio runtime")
+}
+
+/// Lets mimalloc return this worker thread's freed pages when it goes idle, at most once a
+/// second. A worker that decoded a burst of requests (a remote_write backfill) holds their freed
+/// buffers in its own pages, which mimalloc purges only when that thread calls into it again;
+/// an idle worker never would.
+fn collect_when_idle() {
+    use std::cell::Cell;
+    use std::time::Instant;
+    thread_local! {
+        static LAST: Cell<Option<Instant>> = const { Cell::new(None) };
+    }
+    unsafe extern "C" {
+        fn mi_collect(force: bool);
+    }
+    let now = Instant::now();
+    if LAST.get().is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+        return;
+    }
+    LAST.set(Some(now));
+    // SAFETY: mi_collect only walks mimalloc's heap of this thread (empty with the system
+    // allocator); it has no preconditions.
+    unsafe { mi_collect(false) }
 }

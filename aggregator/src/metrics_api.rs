@@ -267,7 +267,7 @@ fn json_time(t: i64) -> Json {
 }
 
 fn labels_json(l: &Labels) -> Json {
-    let m: serde_json::Map<String, Json> = l.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let m: serde_json::Map<String, Json> = l.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     Json::Object(m)
 }
 
@@ -397,7 +397,7 @@ async fn labels(State(state): State<AppState>, method: Method, RawQuery(raw): Ra
     let names = blocking(move || {
         let mut names = BTreeSet::new();
         for l in matching_series(&m, &sels, start, end) {
-            names.extend(l.iter().map(|(n, _)| n.clone()));
+            names.extend(l.iter().map(|(n, _)| n.to_string()));
         }
         Ok(names)
     })

@@ -46,7 +46,9 @@ impl QueryFn for Promql {
     fn query(&self, expr: &str, t_ms: i64) -> Result<Vec<(LabelSet, f64)>, String> {
         let m = &self.0;
         match m.engine.instant(&m.tsdb.reader(), expr, t_ms).map_err(|e| e.to_string())? {
-            Value::Vector(v) => Ok(v.into_iter().map(|s| (s.labels.iter().cloned().collect(), s.v)).collect()),
+            Value::Vector(v) => {
+                Ok(v.into_iter().map(|s| (s.labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(), s.v)).collect())
+            }
             Value::Scalar(v) => Ok(vec![(LabelSet::new(), v)]),
             other => Err(format!("rule result must be an instant vector or a scalar, got {}", other.type_name())),
         }
@@ -61,7 +63,7 @@ impl QueryFn for Promql {
             .into_iter()
             .filter_map(|s| {
                 let (t, v) = *s.samples.last()?;
-                Some((s.labels.iter().cloned().collect(), t, v))
+                Some((s.labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(), t, v))
             })
             .collect())
     }

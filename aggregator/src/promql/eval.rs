@@ -505,7 +505,7 @@ pub(super) fn drop_name(l: &Labels) -> Labels {
     if l.get("__name__").is_none() {
         return l.clone();
     }
-    Labels::new(l.iter().filter(|(n, _)| n != "__name__").cloned().collect())
+    Labels::from_pairs(l.iter().filter(|&(n, _)| n != "__name__"))
 }
 
 /// Prometheus's "vector cannot contain metrics with the same labelset".
@@ -569,12 +569,18 @@ fn vector_scalar(cache: &mut LabelCache, op: &str, v: Vec<Sample>, s: f64, swap:
     Ok(out)
 }
 
+fn owned((n, v): (&str, &str)) -> (String, String) {
+    (n.to_string(), v.to_string())
+}
+
 /// The matching signature of a label set.
 fn signature(l: &Labels, matching: &Option<LabelModifier>) -> Vec<(String, String)> {
     match matching {
-        Some(LabelModifier::Include(on)) => l.iter().filter(|(n, _)| on.labels.contains(n)).cloned().collect(),
-        Some(LabelModifier::Exclude(ign)) => l.iter().filter(|(n, _)| n != "__name__" && !ign.labels.contains(n)).cloned().collect(),
-        None => l.iter().filter(|(n, _)| n != "__name__").cloned().collect(),
+        Some(LabelModifier::Include(on)) => l.iter().filter(|&(n, _)| on.labels.iter().any(|x| x == n)).map(owned).collect(),
+        Some(LabelModifier::Exclude(ign)) => {
+            l.iter().filter(|&(n, _)| n != "__name__" && !ign.labels.iter().any(|x| x == n)).map(owned).collect()
+        }
+        None => l.iter().filter(|&(n, _)| n != "__name__").map(owned).collect(),
     }
 }
 
@@ -680,9 +686,9 @@ fn vector_vector(
 fn group_key(l: &Labels, modifier: Option<&LabelModifier>) -> Labels {
     match modifier {
         None => Labels::default(),
-        Some(LabelModifier::Include(by)) => Labels::new(l.iter().filter(|(n, _)| by.labels.contains(n)).cloned().collect()),
+        Some(LabelModifier::Include(by)) => Labels::from_pairs(l.iter().filter(|&(n, _)| by.labels.iter().any(|x| x == n))),
         Some(LabelModifier::Exclude(without)) => {
-            Labels::new(l.iter().filter(|(n, _)| n != "__name__" && !without.labels.contains(n)).cloned().collect())
+            Labels::from_pairs(l.iter().filter(|&(n, _)| n != "__name__" && !without.labels.iter().any(|x| x == n)))
         }
     }
 }
@@ -761,9 +767,8 @@ fn aggregate(op: &str, param: Option<Value>, input: Vec<Sample>, keys: Vec<Label
             let mut index: HashMap<Labels, usize> = HashMap::new();
             for key in &order {
                 for s in &groups[&key.addr()] {
-                    let mut l: Vec<(String, String)> = key.iter().filter(|(n, _)| *n != label).cloned().collect();
-                    l.push((label.clone(), format_float(s.v)));
-                    let l = Labels::new(l);
+                    let value = format_float(s.v);
+                    let l = Labels::from_pairs(key.iter().filter(|&(n, _)| n != label).chain([(label.as_str(), value.as_str())]));
                     match index.get(&l) {
                         Some(&i) => counts[i].1 += 1.0,
                         None => {

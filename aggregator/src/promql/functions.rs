@@ -326,7 +326,7 @@ fn expand(re: &regex::Regex, src: &str, replacement: &str) -> Option<String> {
 }
 
 fn set_label(labels: &Labels, name: &str, value: &str) -> Labels {
-    let mut l: Vec<(String, String)> = labels.iter().filter(|(n, _)| n != name).cloned().collect();
+    let mut l: Vec<(String, String)> = labels.iter().filter(|&(n, _)| n != name).map(|(n, v)| (n.to_string(), v.to_string())).collect();
     if !value.is_empty() {
         l.push((name.to_string(), value.to_string()));
     }
@@ -492,7 +492,7 @@ pub(super) fn call(ev: &mut Evaluator, c: &Call, t: i64) -> Result<Value> {
             let mut groups: std::collections::HashMap<Labels, Vec<(f64, f64)>> = Default::default();
             for s in v {
                 let Some(ub) = s.labels.get("le").and_then(parse_le) else { continue };
-                let key = Labels::new(s.labels.iter().filter(|(n, _)| n != "le" && n != "__name__").cloned().collect());
+                let key = Labels::from_pairs(s.labels.iter().filter(|&(n, _)| n != "le" && n != "__name__"));
                 groups
                     .entry(key.clone())
                     .or_insert_with(|| {

@@ -293,9 +293,6 @@ impl<'a> Cur<'a> {
     fn u64(&mut self) -> Result<u64, String> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
     }
-    fn str(&mut self, n: usize) -> Result<String, String> {
-        Ok(self.text(n)?.to_string())
-    }
     fn text(&mut self, n: usize) -> Result<&'a str, String> {
         std::str::from_utf8(self.take(n)?).map_err(|_| "label is not UTF-8".to_string())
     }
@@ -354,9 +351,9 @@ impl Block {
             let mut pairs = Vec::with_capacity(nl);
             for _ in 0..nl {
                 let a = c.u16()? as usize;
-                let name = c.str(a)?;
+                let name = c.text(a)?;
                 let b = c.u32()? as usize;
-                pairs.push((name, c.str(b)?));
+                pairs.push((name, c.text(b)?));
             }
             let nc = c.u32()? as usize;
             for _ in 0..nc {
@@ -366,7 +363,7 @@ impl Block {
                 }
                 chunks.push(r);
             }
-            let labels = Labels::new(pairs);
+            let labels = Labels::from_pairs(pairs);
             let labels = match known.get(&labels) {
                 Some(l) => l.clone(),
                 None => {

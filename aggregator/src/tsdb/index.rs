@@ -18,7 +18,16 @@ impl Postings {
     /// Adds series `id` (ids must be added in ascending order).
     pub fn add(&mut self, id: u32, labels: &Labels) {
         for (n, v) in labels.iter() {
-            self.map.entry(n.clone()).or_default().entry(v.clone()).or_default().push(id);
+            let values = match self.map.get_mut(n) {
+                Some(values) => values,
+                None => self.map.entry(n.to_string()).or_default(),
+            };
+            match values.get_mut(v) {
+                Some(ids) => ids.push(id),
+                None => {
+                    values.insert(v.to_string(), vec![id]);
+                }
+            }
         }
     }
 
@@ -26,26 +35,80 @@ impl Postings {
     /// "" also matches a missing label. Candidates come from the postings of the matchers that
     /// cannot match "", and are then checked against the full label set.
     pub fn matching<'a>(&self, matchers: &[&Matcher], n: usize, labels_of: impl Fn(u32) -> &'a Labels) -> Vec<u32> {
-        matching_with(matchers, n, labels_of, |m| match self.map.get(&m.name) {
-            None => Vec::new(),
+        matching_with(matchers, n, labels_of, |m, out| self.candidates(m, out))
+    }
+
+    /// Appends the ids whose value of `m.name` matches `m`.
+    fn candidates(&self, m: &Matcher, out: &mut Vec<u32>) {
+        match self.map.get(&m.name) {
+            None => {}
             // An equality matcher looks its one value up instead of testing every value.
-            Some(values) if matches!(m.op, promql_parser::label::MatchOp::Equal) => values.get(&m.value).cloned().unwrap_or_default(),
-            Some(values) => values.iter().filter(|(v, _)| m.is_match(v)).flat_map(|(_, ids)| ids.iter().copied()).collect(),
+            Some(values) if matches!(m.op, promql_parser::label::MatchOp::Equal) => {
+                out.extend(values.get(&m.value).into_iter().flatten().copied())
+            }
+            Some(values) => out.extend(values.iter().filter(|(v, _)| m.is_match(v)).flat_map(|(_, ids)| ids.iter().copied())),
+        }
+    }
+
+    /// The same postings in flat arrays.
+    pub fn freeze(&self) -> FrozenPostings {
+        let mut b = FrozenBuilder::default();
+        for (name, values) in &self.map {
+            b.name(name);
+            for (v, ids) in values {
+                // Cannot fail: the map holds each name and each value of a name once.
+                b.value(v, ids.iter().copied()).expect("postings within u32");
+            }
+        }
+        b.finish().expect("a map has no repeated names or values")
+    }
+}
+
+/// The head's postings: the series there were at the last [`HeadPostings::rebuild`] (each block
+/// cut) in flat arrays, series created since then in a map. Between cuts few series are new, so
+/// most of the head's postings cost what a block's do.
+#[derive(Debug, Default)]
+pub struct HeadPostings {
+    frozen: FrozenPostings,
+    delta: Postings,
+}
+
+impl HeadPostings {
+    /// Postings of `series`, ids in order.
+    pub fn rebuild<'a>(series: impl Iterator<Item = &'a Labels>) -> HeadPostings {
+        let mut all = Postings::default();
+        for (id, l) in series.enumerate() {
+            all.add(id as u32, l);
+        }
+        HeadPostings { frozen: all.freeze(), delta: Postings::default() }
+    }
+
+    /// Adds series `id` (above every id so far).
+    pub fn add(&mut self, id: u32, labels: &Labels) {
+        self.delta.add(id, labels);
+    }
+
+    /// As [`Postings::matching`].
+    pub fn matching<'a>(&self, matchers: &[&Matcher], n: usize, labels_of: impl Fn(u32) -> &'a Labels) -> Vec<u32> {
+        matching_with(matchers, n, labels_of, |m, out| {
+            self.frozen.candidates(m, out);
+            self.delta.candidates(m, out);
         })
     }
 }
 
 /// Selector matching over any postings: `candidates(m)` gives the ids whose value of `m.name`
-/// matches `m` (any order, duplicates allowed).
+/// matches `m` (appended, any order, duplicates allowed).
 fn matching_with<'a>(
     matchers: &[&Matcher],
     n: usize,
     labels_of: impl Fn(u32) -> &'a Labels,
-    candidates_of: impl Fn(&Matcher) -> Vec<u32>,
+    candidates_of: impl Fn(&Matcher, &mut Vec<u32>),
 ) -> Vec<u32> {
     let mut candidates: Option<Vec<u32>> = None;
     for m in matchers.iter().filter(|m| !m.is_match("")) {
-        let mut ids = candidates_of(m);
+        let mut ids = Vec::new();
+        candidates_of(m, &mut ids);
         ids.sort_unstable();
         ids.dedup();
         candidates = Some(match candidates {
@@ -166,14 +229,20 @@ impl FrozenPostings {
 
     /// As [`Postings::matching`].
     pub fn matching<'a>(&self, matchers: &[&Matcher], n: usize, labels_of: impl Fn(u32) -> &'a Labels) -> Vec<u32> {
-        matching_with(matchers, n, labels_of, |m| match self.values_of(&m.name) {
-            None => Vec::new(),
-            Some(values) if matches!(m.op, promql_parser::label::MatchOp::Equal) => values
-                .binary_search_by(|e| self.text(e).cmp(m.value.as_str()))
-                .map(|i| self.ids_of(&values[i]).to_vec())
-                .unwrap_or_default(),
-            Some(values) => values.iter().filter(|e| m.is_match(self.text(e))).flat_map(|e| self.ids_of(e).iter().copied()).collect(),
-        })
+        matching_with(matchers, n, labels_of, |m, out| self.candidates(m, out))
+    }
+
+    /// As [`Postings::candidates`].
+    fn candidates(&self, m: &Matcher, out: &mut Vec<u32>) {
+        match self.values_of(&m.name) {
+            None => {}
+            Some(values) if matches!(m.op, promql_parser::label::MatchOp::Equal) => {
+                if let Ok(i) = values.binary_search_by(|e| self.text(e).cmp(m.value.as_str())) {
+                    out.extend_from_slice(self.ids_of(&values[i]));
+                }
+            }
+            Some(values) => out.extend(values.iter().filter(|e| m.is_match(self.text(e))).flat_map(|e| self.ids_of(e).iter().copied())),
+        }
     }
 }
 
@@ -251,6 +320,15 @@ mod tests {
             let refs: Vec<&Matcher> = set.iter().collect();
             let want = map.matching(&refs, series.len(), labels_of);
             assert_eq!(frozen.matching(&refs, series.len(), labels_of), want, "{set:?}");
+            assert_eq!(map.freeze().matching(&refs, series.len(), labels_of), want, "{set:?}");
+            // The head's postings, frozen at a cut and grown since, at every kind of split.
+            for split in [0, 1, 199, 399, 400] {
+                let mut head = HeadPostings::rebuild(series[..split].iter());
+                for (id, l) in series.iter().enumerate().skip(split) {
+                    head.add(id as u32, l);
+                }
+                assert_eq!(head.matching(&refs, series.len(), labels_of), want, "split at {split}: {set:?}");
+            }
             nonempty += usize::from(!want.is_empty());
         }
         assert!(nonempty >= 7, "the selectors exercise real matches");

@@ -24,6 +24,7 @@ pub mod block;
 pub mod chunk;
 pub mod head;
 pub mod index;
+mod labels;
 pub mod remote_write;
 pub mod wal;
 
@@ -44,6 +45,10 @@ use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 pub use head::{AppendStats, Head, SelectedSeries};
+pub use labels::{Labels, LabelsIter};
+
+/// Bytes of the WAL thread's frame buffer kept between groups.
+const WAL_BUF_KEEP: usize = 256 << 10;
 
 /// The bit pattern Prometheus uses to mark a series stale.
 pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
@@ -53,55 +58,12 @@ pub fn is_stale(v: f64) -> bool {
     v.to_bits() == STALE_NAN
 }
 
-/// A label set, sorted by name, names unique.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Labels(Arc<[(String, String)]>);
-
-impl Labels {
-    /// From pairs (sorted here).
-    pub fn new(mut pairs: Vec<(String, String)>) -> Labels {
-        pairs.sort();
-        Labels(pairs.into())
-    }
-    /// The pairs.
-    pub fn iter(&self) -> std::slice::Iter<'_, (String, String)> {
-        self.0.iter()
-    }
-    /// Number of pairs.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    /// No pairs.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    /// Value of a label.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-    /// The same label set in fresh allocations of this thread, shared with no other copy. The
-    /// head keeps series' labels this way: a decoded request's label strings sit among its
-    /// short-lived buffers, and one kept string would pin the allocator's pages under them.
-    pub fn deep_copy(&self) -> Labels {
-        Labels(self.0.iter().cloned().collect())
-    }
-    /// As an owned vector.
-    pub fn to_vec(&self) -> Vec<(String, String)> {
-        self.0.to_vec()
-    }
-    /// Address of the shared pairs: equal for clones of one label set (the query engine's
-    /// per-query caches key on it while holding a clone, so an address is never reused).
-    pub fn addr(&self) -> usize {
-        Arc::as_ptr(&self.0) as *const u8 as usize
-    }
-}
-
 impl fmt::Display for Labels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.get("__name__").unwrap_or("");
         write!(f, "{name}{{")?;
         let mut first = true;
-        for (n, v) in self.iter().filter(|(n, _)| n != "__name__") {
+        for (n, v) in self.iter().filter(|&(n, _)| n != "__name__") {
             if !first {
                 write!(f, ", ")?;
             }
@@ -414,6 +376,10 @@ impl Tsdb {
                     }
                     m.wal_bytes.inc_by(buf.len() as u64);
                     m.wal_syncs.inc();
+                    // A backfill's groups grow this to megabytes; keep no more than a steady
+                    // stream of scrapes needs between groups.
+                    buf.clear();
+                    buf.shrink_to(WAL_BUF_KEEP);
                 }
                 for (reply, st) in replies {
                     let _ = reply.send(Ok(st));
