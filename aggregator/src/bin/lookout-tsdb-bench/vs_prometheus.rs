@@ -52,6 +52,15 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(19_999)
 }
 
+/// With `LOOKOUT_BENCH_SMAPS=<dir>`, copies the process's `/proc/<pid>/smaps` there as
+/// `<name>-<stage>.smaps`, to see which mappings a stage's growth is in.
+fn dump_smaps(pid: u32, name: &str, stage: &str) {
+    if let Some(dir) = std::env::var_os("LOOKOUT_BENCH_SMAPS") {
+        let to = Path::new(&dir).join(format!("{name}-{stage}.smaps"));
+        let _ = std::fs::copy(format!("/proc/{pid}/smaps"), to);
+    }
+}
+
 fn rss_bytes(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.lines()
@@ -429,9 +438,11 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for s in [&prom, &lk] {
         let before = rss_bytes(s.child.id());
+        dump_smaps(s.child.id(), s.name, "before");
         let took = send_all(&c, &s.url, &bodies)?;
         std::thread::sleep(Duration::from_secs(2));
         let after = rss_bytes(s.child.id());
+        dump_smaps(s.child.id(), s.name, "after");
         eprintln!("{}: {samples} samples in {took:?}", s.name);
         rows.push((s.name, took, before, after));
     }
@@ -456,6 +467,8 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     let ((pb, ps, pn), (lb, ls, ln)) = last;
     // Resident memory again once both have cut and merged their blocks.
     let settled = [rss_bytes(prom.child.id()), rss_bytes(lk.child.id())];
+    dump_smaps(prom.child.id(), prom.name, "settled");
+    dump_smaps(lk.child.id(), lk.name, "settled");
     let prom_wal = dir_bytes(&prom_data.join("wal"));
     let lk_wal = dir_bytes(&lk_data.join("metrics").join("wal"));
 
