@@ -57,7 +57,9 @@ fn free_port() -> u16 {
 fn dump_smaps(pid: u32, name: &str, stage: &str) {
     if let Some(dir) = std::env::var_os("LOOKOUT_BENCH_SMAPS") {
         let to = Path::new(&dir).join(format!("{name}-{stage}.smaps"));
-        let _ = std::fs::copy(format!("/proc/{pid}/smaps"), to);
+        if let Err(e) = std::fs::copy(format!("/proc/{pid}/smaps"), &to) {
+            eprintln!("LOOKOUT_BENCH_SMAPS: cannot write {}: {e}", to.display());
+        }
     }
 }
 
