@@ -403,10 +403,19 @@ impl Default for GorillaAppender {
 impl GorillaAppender {
     /// An empty chunk with room for `bytes` encoded bytes.
     pub fn with_capacity(bytes: usize) -> GorillaAppender {
-        let mut buf = Vec::with_capacity(bytes.max(5));
+        GorillaAppender::in_buffer(Vec::with_capacity(bytes.max(5)))
+    }
+
+    fn in_buffer(mut buf: Vec<u8>) -> GorillaAppender {
+        buf.clear();
         buf.push(ENC_GORILLA);
         buf.extend_from_slice(&0u32.to_le_bytes());
         GorillaAppender { w: BitWriter { buf, bits: 40 }, n: 0, prev_t: 0, prev_delta: 0, prev_v: 0, lead: u8::MAX, trail: 0 }
+    }
+
+    /// Empties the chunk, keeping its buffer for the next one.
+    pub fn clear(&mut self) {
+        *self = GorillaAppender::in_buffer(std::mem::take(&mut self.w.buf));
     }
 
     /// Samples in the chunk.

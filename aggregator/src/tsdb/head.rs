@@ -4,7 +4,9 @@
 //! Samples are kept compressed: each series has closed Gorilla chunks of about
 //! [`HEAD_CHUNK_SAMPLES`] samples and one open chunk that in-order samples are appended to bit
 //! by bit ([`chunk::GorillaAppender`], a complete chunk after every append). A chunk is closed
-//! (its spare capacity dropped) once it holds `HEAD_CHUNK_SAMPLES`. Chunks of a series never
+//! once it holds `HEAD_CHUNK_SAMPLES`: its bytes are copied into the head's slabs
+//! ([`super::slab`], chunks closed at about the same time packed together) and the open
+//! chunk's buffer is reused for the next one. Chunks of a series never
 //! overlap in time and are in time order. An out-of-order sample is inserted into the first
 //! chunk whose newest sample is not older than it: that chunk is decoded, the sample inserted
 //! and the chunk re-encoded (rare by nature, so the common in-order append stays O(1)). Reads
@@ -25,6 +27,7 @@ use promql_parser::label::Matcher;
 use super::Labels;
 use super::chunk::{self, GorillaAppender};
 use super::index::HeadPostings;
+use super::slab::{Loc, Slabs};
 
 /// Why a sample was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +56,8 @@ pub const HEAD_CHUNK_SAMPLES: usize = 120;
 struct HeadChunk {
     mint: i64,
     maxt: i64,
-    /// A Gorilla chunk (`chunk::decode` reads it).
-    data: Box<[u8]>,
+    /// Where its bytes are in the head's slabs: a Gorilla chunk (`chunk::decode` reads it).
+    at: Loc,
 }
 
 fn chunk_len(data: &[u8]) -> u64 {
@@ -81,8 +84,8 @@ impl MemSeries {
         MemSeries { labels, chunks: Vec::new(), open: GorillaAppender::default(), open_mint: 0 }
     }
 
-    fn num_samples(&self) -> u64 {
-        self.chunks.iter().map(|c| chunk_len(&c.data)).sum::<u64>() + self.open.len() as u64
+    fn num_samples(&self, slabs: &Slabs) -> u64 {
+        self.chunks.iter().map(|c| chunk_len(slabs.get(c.at))).sum::<u64>() + self.open.len() as u64
     }
 
     fn min_t(&self) -> Option<i64> {
@@ -100,15 +103,15 @@ impl MemSeries {
     }
 
     /// `(mint, maxt, bytes)` of every chunk, the open one last.
-    fn ranges(&self) -> impl Iterator<Item = (i64, i64, &[u8])> {
+    fn ranges<'a>(&'a self, slabs: &'a Slabs) -> impl Iterator<Item = (i64, i64, &'a [u8])> {
         let open = (!self.open.is_empty()).then(|| (self.open_mint, self.open.last_t(), self.open.bytes()));
-        self.chunks.iter().map(|c| (c.mint, c.maxt, &*c.data)).chain(open)
+        self.chunks.iter().map(|c| (c.mint, c.maxt, slabs.get(c.at))).chain(open)
     }
 
     /// Samples in `[mint, maxt]`, ascending.
-    fn samples_in(&self, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
+    fn samples_in(&self, slabs: &Slabs, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
         let mut out = Vec::new();
-        for (lo, hi, data) in self.ranges() {
+        for (lo, hi, data) in self.ranges(slabs) {
             if hi < mint || lo > maxt {
                 continue;
             }
@@ -124,8 +127,8 @@ impl MemSeries {
     }
 
     /// Whether a sample lies in `[mint, maxt]`.
-    fn has_sample_in(&self, mint: i64, maxt: i64) -> bool {
-        self.ranges().any(|(lo, hi, data)| {
+    fn has_sample_in(&self, slabs: &Slabs, mint: i64, maxt: i64) -> bool {
+        self.ranges(slabs).any(|(lo, hi, data)| {
             if hi < mint || lo > maxt {
                 return false;
             }
@@ -137,16 +140,14 @@ impl MemSeries {
         })
     }
 
-    fn close_open(&mut self) {
-        // The next chunk of a series takes about as many bytes as its last one: room for that
-        // and an eighth at once, instead of a dozen reallocations through as many size classes.
-        let full = self.open.bytes().len();
-        let open = std::mem::replace(&mut self.open, GorillaAppender::with_capacity(full + full / 8));
-        let maxt = open.last_t();
+    fn close_open(&mut self, slabs: &mut Slabs) {
+        let at = slabs.put(self.open.bytes());
         // One slot more, not four at first: a series holds one or two closed chunks between
         // cuts, and spare 32-byte slots in every series add up.
         self.chunks.reserve_exact(1);
-        self.chunks.push(HeadChunk { mint: self.open_mint, maxt, data: open.into_bytes().into_boxed_slice() });
+        self.chunks.push(HeadChunk { mint: self.open_mint, maxt: self.open.last_t(), at });
+        // The next chunk of a series takes about as many bytes as its last one: same buffer.
+        self.open.clear();
     }
 
     fn reopen(&mut self, samples: &[(i64, f64)]) {
@@ -159,10 +160,10 @@ impl MemSeries {
     }
 
     /// Inserts in order: Ok(true) stored, Ok(false) identical re-send, Err on a conflicting value.
-    fn insert(&mut self, t: i64, v: f64) -> Result<bool, Rejected> {
+    fn insert(&mut self, slabs: &mut Slabs, t: i64, v: f64) -> Result<bool, Rejected> {
         if self.max_t().is_none_or(|last| last < t) {
             if self.open.len() >= HEAD_CHUNK_SAMPLES {
-                self.close_open();
+                self.close_open(slabs);
             }
             if self.open.is_empty() {
                 self.open_mint = t;
@@ -173,7 +174,7 @@ impl MemSeries {
         // Out of order: into the first chunk whose newest sample is not older than `t`.
         let i = self.chunks.partition_point(|c| c.maxt < t);
         let in_open = i == self.chunks.len();
-        let mut samples = if in_open { decode_chunk(self.open.bytes()) } else { decode_chunk(&self.chunks[i].data) };
+        let mut samples = if in_open { decode_chunk(self.open.bytes()) } else { decode_chunk(slabs.get(self.chunks[i].at)) };
         let at = samples.partition_point(|&(x, _)| x < t);
         if at < samples.len() && samples[at].0 == t {
             return if samples[at].1.to_bits() == v.to_bits() { Ok(false) } else { Err(Rejected::Duplicate) };
@@ -184,29 +185,33 @@ impl MemSeries {
         } else {
             let c = &mut self.chunks[i];
             c.mint = samples[0].0;
-            c.data = chunk::encode(chunk::ENC_GORILLA, &samples).into_boxed_slice();
+            slabs.free(c.at);
+            c.at = slabs.put(&chunk::encode(chunk::ENC_GORILLA, &samples));
         }
         Ok(true)
     }
 
     /// Drops samples before `t`; returns how many are left.
-    fn truncate_before(&mut self, t: i64) -> u64 {
+    fn truncate_before(&mut self, slabs: &mut Slabs, t: i64) -> u64 {
         let drop = self.chunks.iter().take_while(|c| c.maxt < t).count();
-        self.chunks.drain(..drop);
+        for c in self.chunks.drain(..drop) {
+            slabs.free(c.at);
+        }
         if let Some(c) = self.chunks.first_mut()
             && c.mint < t
         {
-            let kept: Vec<(i64, f64)> = decode_chunk(&c.data).into_iter().filter(|s| s.0 >= t).collect();
+            let kept: Vec<(i64, f64)> = decode_chunk(slabs.get(c.at)).into_iter().filter(|s| s.0 >= t).collect();
             // Not empty: the chunk's newest sample is at or after `t`.
             c.mint = kept[0].0;
-            c.data = chunk::encode(chunk::ENC_GORILLA, &kept).into_boxed_slice();
+            slabs.free(c.at);
+            c.at = slabs.put(&chunk::encode(chunk::ENC_GORILLA, &kept));
         }
         if self.chunks.is_empty() && !self.open.is_empty() && self.open_mint < t {
             let kept: Vec<(i64, f64)> = decode_chunk(self.open.bytes()).into_iter().filter(|s| s.0 >= t).collect();
             self.reopen(&kept);
         }
         self.chunks.shrink_to_fit();
-        self.num_samples()
+        self.num_samples(slabs)
     }
 }
 
@@ -216,6 +221,8 @@ pub struct Head {
     by_labels: HashTable<u32>,
     hasher: RandomState,
     series: Vec<MemSeries>,
+    /// The bytes of the series' closed chunks.
+    slabs: Slabs,
     postings: HeadPostings,
     max_t: Option<i64>,
     min_t: Option<i64>,
@@ -230,6 +237,7 @@ impl Default for Head {
             by_labels: HashTable::new(),
             hasher: RandomState::new(),
             series: Vec::new(),
+            slabs: Slabs::default(),
             postings: HeadPostings::default(),
             max_t: None,
             min_t: None,
@@ -315,7 +323,8 @@ impl Head {
         self.series
             .iter()
             .filter_map(|s| {
-                let chunks: Vec<Box<[u8]>> = s.ranges().filter(|&(lo, _, _)| lo < t).map(|(_, _, data)| Box::<[u8]>::from(data)).collect();
+                let chunks: Vec<Box<[u8]>> =
+                    s.ranges(&self.slabs).filter(|&(lo, _, _)| lo < t).map(|(_, _, data)| Box::<[u8]>::from(data)).collect();
                 (!chunks.is_empty()).then(|| (s.labels.clone(), CutSeries { chunks, before: t }))
             })
             .collect()
@@ -331,7 +340,7 @@ impl Head {
         self.samples = 0;
         self.min_t = None;
         for mut s in old {
-            let left = s.truncate_before(t);
+            let left = s.truncate_before(&mut self.slabs, t);
             if left == 0 {
                 continue;
             }
@@ -391,7 +400,7 @@ impl Head {
                 stats.too_old += 1;
                 continue;
             }
-            match self.series[id].insert(t, v) {
+            match self.series[id].insert(&mut self.slabs, t, v) {
                 Ok(new) => {
                     stats.accepted += 1;
                     if new {
@@ -417,7 +426,7 @@ impl Head {
             if t < self.min_valid {
                 continue;
             }
-            if let Ok(true) = self.series[id].insert(t, v) {
+            if let Ok(true) = self.series[id].insert(&mut self.slabs, t, v) {
                 self.samples += 1;
                 self.note_time(t);
             }
@@ -436,7 +445,7 @@ impl Head {
             .into_iter()
             .filter_map(|id| {
                 let s = &self.series[id as usize];
-                let samples = s.samples_in(mint, maxt);
+                let samples = s.samples_in(&self.slabs, mint, maxt);
                 (!samples.is_empty()).then(|| SelectedSeries { labels: s.labels.clone(), samples })
             })
             .collect()
@@ -447,16 +456,16 @@ impl Head {
         let mut out: Vec<Labels> = self
             .matching(matchers)
             .into_iter()
-            .filter(|&id| self.series[id as usize].has_sample_in(mint, maxt))
+            .filter(|&id| self.series[id as usize].has_sample_in(&self.slabs, mint, maxt))
             .map(|id| self.series[id as usize].labels.clone())
             .collect();
         out.sort();
         out
     }
 
-    /// Heap bytes of the series' sample chunks (closed and open).
+    /// Bytes of the series' sample chunks (closed and open; the open ones' spare capacity too).
     pub fn chunk_bytes(&self) -> usize {
-        self.series.iter().map(|s| s.chunks.iter().map(|c| c.data.len()).sum::<usize>() + s.open.capacity()).sum()
+        self.slabs.live() + self.series.iter().map(|s| s.open.capacity()).sum::<usize>()
     }
 }
 
@@ -594,5 +603,8 @@ mod tests {
         // A cut after every sample drops the series.
         h.truncate_before(i64::MAX);
         assert_eq!(h.num_series(), 0);
+        // Every closed chunk was freed from the slabs; only the one being filled is left.
+        assert_eq!(h.slabs.live(), 0);
+        assert!(h.slabs.allocated() <= 1);
     }
 }

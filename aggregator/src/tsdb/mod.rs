@@ -26,6 +26,7 @@ pub mod head;
 pub mod index;
 mod labels;
 pub mod remote_write;
+mod slab;
 pub mod wal;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
