@@ -84,12 +84,50 @@ pub struct BlockMeta {
     pub encoding: u8,
 }
 
+/// Where a chunk is in the block file and which times it covers, in 20 bytes (a block holds
+/// one per series per chunk range, so every byte here is a byte per series): `maxt` as its
+/// distance from `mint` (saturated: a chunk spanning more than 49 days reads as reaching the
+/// end of time, which only makes a query decode it and filter), offset (40 bits) and length
+/// (24 bits) in one word.
 #[derive(Debug, Clone, Copy)]
+#[repr(C, packed(4))]
 struct ChunkRef {
     mint: i64,
-    maxt: i64,
-    offset: u64,
-    len: u32,
+    span: u32,
+    at: u64,
+}
+
+impl ChunkRef {
+    const MAX_OFFSET: u64 = (1 << 40) - 1;
+    const MAX_LEN: u32 = (1 << 24) - 1;
+
+    /// `None` if the offset or the length do not fit.
+    fn new(mint: i64, maxt: i64, offset: u64, len: u32) -> Option<ChunkRef> {
+        if offset > Self::MAX_OFFSET || len > Self::MAX_LEN {
+            return None;
+        }
+        let span = u32::try_from(maxt.saturating_sub(mint).max(0)).unwrap_or(u32::MAX);
+        Some(ChunkRef { mint, span, at: offset << 24 | u64::from(len) })
+    }
+
+    fn mint(&self) -> i64 {
+        self.mint
+    }
+
+    fn maxt(&self) -> i64 {
+        match self.span {
+            u32::MAX => i64::MAX,
+            s => self.mint + i64::from(s),
+        }
+    }
+
+    fn offset(&self) -> u64 {
+        self.at >> 24
+    }
+
+    fn len(&self) -> u32 {
+        (self.at & u64::from(Self::MAX_LEN)) as u32
+    }
 }
 
 /// An open block: its series table and postings in memory; chunks are read from the file when
@@ -183,7 +221,7 @@ pub fn encode_with<S>(
         let mut rs = Vec::new();
         for part in samples.chunks(SAMPLES_PER_CHUNK) {
             let bytes = chunk::encode(meta.encoding, part);
-            rs.push(ChunkRef { mint: part[0].0, maxt: part[part.len() - 1].0, offset: out.len() as u64, len: bytes.len() as u32 });
+            rs.push((part[0].0, part[part.len() - 1].0, out.len() as u64, bytes.len() as u32));
             out.extend_from_slice(&bytes);
         }
         refs.push(rs);
@@ -203,11 +241,11 @@ pub fn encode_with<S>(
             put_str32(&mut sec, v);
         }
         sec.extend_from_slice(&(rs.len() as u32).to_le_bytes());
-        for r in rs {
-            sec.extend_from_slice(&r.mint.to_le_bytes());
-            sec.extend_from_slice(&r.maxt.to_le_bytes());
-            sec.extend_from_slice(&r.offset.to_le_bytes());
-            sec.extend_from_slice(&r.len.to_le_bytes());
+        for &(mint, maxt, offset, len) in rs {
+            sec.extend_from_slice(&mint.to_le_bytes());
+            sec.extend_from_slice(&maxt.to_le_bytes());
+            sec.extend_from_slice(&offset.to_le_bytes());
+            sec.extend_from_slice(&len.to_le_bytes());
         }
     }
     let series_off = out.len() as u64;
@@ -357,10 +395,11 @@ impl Block {
             }
             let nc = c.u32()? as usize;
             for _ in 0..nc {
-                let r = ChunkRef { mint: c.u64()? as i64, maxt: c.u64()? as i64, offset: c.u64()?, len: c.u32()? };
-                if r.offset as usize + r.len as usize > series_off {
+                let (mint, maxt, offset, len) = (c.u64()? as i64, c.u64()? as i64, c.u64()?, c.u32()?);
+                if offset.saturating_add(u64::from(len)) > series_off as u64 {
                     return Err("chunk reference outside the chunks section".into());
                 }
+                let r = ChunkRef::new(mint, maxt, offset, len).ok_or("chunk reference beyond 1 TiB or over 16 MiB")?;
                 chunks.push(r);
             }
             let labels = Labels::from_pairs(pairs);
@@ -416,21 +455,21 @@ impl Block {
     }
 
     fn overlaps(&self, id: u32, mint: i64, maxt: i64) -> bool {
-        self.chunks_of(id).iter().any(|r| r.maxt >= mint && r.mint <= maxt)
+        self.chunks_of(id).iter().any(|r| r.maxt() >= mint && r.mint() <= maxt)
     }
 
     fn samples(&self, id: u32, mint: i64, maxt: i64) -> Result<Vec<(i64, f64)>, String> {
         use std::os::unix::fs::FileExt;
         let mut out = Vec::new();
-        let wanted: Vec<&ChunkRef> = self.chunks_of(id).iter().filter(|r| r.maxt >= mint && r.mint <= maxt).collect();
+        let wanted: Vec<&ChunkRef> = self.chunks_of(id).iter().filter(|r| r.maxt() >= mint && r.mint() <= maxt).collect();
         // A series' chunks are written one after the other: one read covers the wanted ones.
-        let Some(base) = wanted.iter().map(|r| r.offset).min() else { return Ok(out) };
-        let end = wanted.iter().map(|r| r.offset + r.len as u64).max().unwrap_or(base);
+        let Some(base) = wanted.iter().map(|r| r.offset()).min() else { return Ok(out) };
+        let end = wanted.iter().map(|r| r.offset() + r.len() as u64).max().unwrap_or(base);
         let mut buf = vec![0u8; (end - base) as usize];
         self.file.read_exact_at(&mut buf, base).map_err(|e| format!("block {}: {e}", self.meta.id))?;
         for r in wanted {
-            let at = (r.offset - base) as usize;
-            let bytes = buf.get(at..at + r.len as usize).ok_or_else(|| format!("chunk out of range in block {}", self.meta.id))?;
+            let at = (r.offset() - base) as usize;
+            let bytes = buf.get(at..at + r.len() as usize).ok_or_else(|| format!("chunk out of range in block {}", self.meta.id))?;
             let samples = chunk::decode(bytes).ok_or_else(|| format!("corrupt chunk in block {}", self.meta.id))?;
             out.extend(samples.into_iter().filter(|&(t, _)| t >= mint && t <= maxt));
         }
@@ -482,6 +521,25 @@ mod tests {
     use super::*;
     use crate::tsdb::STALE_NAN;
     use promql_parser::label::MatchOp;
+
+    #[test]
+    fn chunk_refs_pack_into_20_bytes_and_read_back() {
+        assert_eq!(std::mem::size_of::<ChunkRef>(), 20);
+        for (mint, maxt, offset, len) in
+            [(0, 0, 0, 0), (-5, 7_199_999, 1 << 39, 4095), (i64::MIN, i64::MIN + 1, ChunkRef::MAX_OFFSET, ChunkRef::MAX_LEN)]
+        {
+            let r = ChunkRef::new(mint, maxt, offset, len).expect("fits");
+            assert_eq!((r.mint(), r.maxt(), r.offset(), r.len()), (mint, maxt, offset, len));
+        }
+        // Too long a span reads as reaching the end of time: still selected by every query
+        // that could want it.
+        let r = ChunkRef::new(0, 60 * 86_400_000, 8, 9).unwrap();
+        assert_eq!((r.mint(), r.maxt(), r.offset(), r.len()), (0, i64::MAX, 8, 9));
+        let r = ChunkRef::new(i64::MIN, i64::MAX, 0, 1).unwrap();
+        assert_eq!(r.maxt(), i64::MAX);
+        assert!(ChunkRef::new(0, 1, ChunkRef::MAX_OFFSET + 1, 1).is_none());
+        assert!(ChunkRef::new(0, 1, 0, ChunkRef::MAX_LEN + 1).is_none());
+    }
 
     fn sample_series() -> Vec<(Labels, Vec<(i64, f64)>)> {
         let l = |pairs: &[(&str, &str)]| Labels::new(pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect());

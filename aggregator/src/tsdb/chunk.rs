@@ -1,12 +1,19 @@
 //! Chunk encodings: how one series' samples are compressed inside a block.
 //!
-//! Two encodings, both lossless (bit-exact floats, so staleness markers survive):
+//! Four encodings, all lossless (bit-exact floats, so staleness markers survive):
 //!
 //! - **Gorilla** (`ENC_GORILLA = 1`), the scheme of Facebook's Gorilla paper as Prometheus uses
 //!   it: the first timestamp and value raw, then delta-of-delta timestamps in variable-width
 //!   buckets (`0`, `10`+14 bits, `110`+17 bits, `1110`+20 bits, `1111`+64 bits) and values XORed
 //!   with the previous one (`0` same value; `10` meaningful bits inside the previous window;
 //!   `11` + 5 bits leading zeros + 6 bits length + the bits).
+//! - **XOR-decimal** (`ENC_XOR_DECIMAL = 4`), what the head appends to: Gorilla's timestamps,
+//!   and each value that differs from the previous one either as Gorilla's XOR or, when both
+//!   are decimals `x / 10^k` at the chunk's current scale `k`, as the difference of their
+//!   integers `x`, whichever is shorter (counters, byte gauges and ratios printed with two
+//!   decimals differ by small integers while their float bits differ widely). The scale is not
+//!   stored: encoder and decoder both derive it from the values decoded so far (see
+//!   [`ChunkAppender::append`]).
 //! - **pcodec** (`ENC_PCO = 2`): timestamps as `i64` and values as `f64`, each compressed by
 //!   `pco::standalone` (which picks delta orders and binning itself).
 //! - **shaped** (`ENC_SHAPED = 3`): pcodec where it pays, plain fields where the data has a
@@ -19,7 +26,17 @@
 //!   for bit (so `-0.0`, NaN payloads and staleness markers take the pcodec path).
 //!
 //! Layout of an encoded chunk: `encoding:u8` then the encoding's bytes. Gorilla: `n:u32le`, then
-//! the bit stream (MSB first). pco: `n:u32le  tslen:u32le  ts[tslen]  values[..]`. shaped
+//! the bit stream (MSB first). XOR-decimal: as Gorilla, with these value codes instead:
+//!
+//! ```text
+//! 0                        same value
+//! 10 zz-delta              x_i - x_(i-1) zigzag-mapped, in buckets 0+4 bits, 10+8, 110+14,
+//!                          1110+20, 11110+32, 11111+64 bits
+//! 110 bits                 XOR in the previous window (Gorilla's 10)
+//! 111 lead:5 len:6 bits    XOR in a new window (Gorilla's 11)
+//! ```
+//!
+//! pco: `n:u32le  tslen:u32le  ts[tslen]  values[..]`. shaped
 //! (varints are LEB128 as protobuf writes them, `zz` zigzag-mapped):
 //!
 //! ```text
@@ -38,13 +55,15 @@
 //!
 //! Blocks are written with [`DEFAULT_ENCODING`], chosen by measurement (`lookout-tsdb-bench
 //! chunks`, numbers in BENCHMARKS.md); readers decode either. The in-memory head keeps Gorilla
-//! chunks instead: a sample is appended to a Gorilla chunk in place ([`GorillaAppender`]),
+//! chunks instead: a sample is appended to an XOR-decimal chunk in place ([`ChunkAppender`]),
 //! while pcodec compresses a whole chunk at once (4× slower to encode, see BENCHMARKS.md).
 
 /// Gorilla: delta-of-delta timestamps, XOR floats.
 pub const ENC_GORILLA: u8 = 1;
 /// pcodec.
 pub const ENC_PCO: u8 = 2;
+/// Gorilla timestamps, values as XOR or decimal deltas (the head's chunks; see the module docs).
+pub const ENC_XOR_DECIMAL: u8 = 4;
 /// pcodec or plain fields by the data's shape (see the module docs).
 pub const ENC_SHAPED: u8 = 3;
 
@@ -54,7 +73,13 @@ pub const DEFAULT_ENCODING: u8 = ENC_SHAPED;
 /// Encodes samples (ascending timestamps) with `encoding`.
 pub fn encode(encoding: u8, samples: &[(i64, f64)]) -> Vec<u8> {
     match encoding {
-        ENC_GORILLA => gorilla_encode(samples),
+        ENC_GORILLA | ENC_XOR_DECIMAL => {
+            let mut a = ChunkAppender::new(encoding, samples.len() * 2 + 16);
+            for &(t, v) in samples {
+                a.append(t, v);
+            }
+            a.into_bytes()
+        }
         ENC_PCO => pco_encode(samples),
         _ => shaped_encode(samples),
     }
@@ -69,7 +94,8 @@ pub fn decode(data: &[u8]) -> Option<Vec<(i64, f64)>> {
 /// the first sample after `maxt`. `None` if the chunk is corrupt.
 pub fn decode_range(data: &[u8], mint: i64, maxt: i64) -> Option<Vec<(i64, f64)>> {
     match *data.first()? {
-        ENC_GORILLA => gorilla_decode(&data[1..], mint, maxt),
+        ENC_GORILLA => gorilla_decode(&data[1..], mint, maxt, false),
+        ENC_XOR_DECIMAL => gorilla_decode(&data[1..], mint, maxt, true),
         ENC_PCO if mint != i64::MIN || maxt != i64::MAX => {
             Some(pco_decode(&data[1..])?.into_iter().filter(|&(t, _)| t >= mint && t <= maxt).collect())
         }
@@ -373,18 +399,49 @@ impl BitReader<'_> {
 
 const DOD_BUCKETS: [(u32, u64, u32); 3] = [(14, 0b10, 2), (17, 0b110, 3), (20, 0b1110, 4)];
 
-fn gorilla_encode(samples: &[(i64, f64)]) -> Vec<u8> {
-    let mut a = GorillaAppender::with_capacity(samples.len() * 2 + 16);
-    for &(t, v) in samples {
-        a.append(t, v);
+/// Zigzag-mapped decimal deltas: (bits, prefix, prefix length), the last one for the rest.
+const DEC_BUCKETS: [(u32, u64, u32); 6] = [(4, 0, 1), (8, 0b10, 2), (14, 0b110, 3), (20, 0b1110, 4), (32, 0b11110, 5), (64, 0b11111, 5)];
+
+/// No decimal scale: the previous value is not a decimal of at most 9 digits after the point.
+const NO_SCALE: u8 = u8::MAX;
+
+/// `v` as the integer `x` with `v == x / 10^k` bit for bit, if there is one of at most 53 bits.
+fn as_decimal(v: f64, k: u8) -> Option<i64> {
+    let p = *POW10.get(k as usize)?;
+    let x = (v * p).round();
+    if !x.is_finite() || x.abs() > (1u64 << 53) as f64 || from_decimal(x as i64, k).to_bits() != v.to_bits() {
+        return None;
     }
-    a.into_bytes()
+    Some(x as i64)
 }
 
-/// A Gorilla chunk being written one sample at a time (the head's open chunk): the encoded
-/// bytes so far (a complete, decodable chunk after every append) and the encoder's state.
+fn from_decimal(x: i64, k: u8) -> f64 {
+    x as f64 / POW10[k as usize]
+}
+
+/// The smallest scale at which `v` is a decimal, or [`NO_SCALE`].
+fn min_scale(v: f64) -> u8 {
+    (0..POW10.len() as u8).find(|&k| as_decimal(v, k).is_some()).unwrap_or(NO_SCALE)
+}
+
+/// Scale after a sample whose value changed to `v`, identical in encoder and decoder: kept while
+/// `v` is a decimal at it, else searched for again (without a scale, only every 16th sample, so
+/// that values that are no decimals at all cost no search per sample).
+fn next_scale(scale: u8, v: f64, n: u32) -> u8 {
+    if scale != NO_SCALE && as_decimal(v, scale).is_some() {
+        return scale;
+    }
+    if scale == NO_SCALE && !n.is_multiple_of(16) {
+        return NO_SCALE;
+    }
+    min_scale(v)
+}
+
+/// A Gorilla or XOR-decimal chunk being written one sample at a time (the head's open chunk):
+/// the encoded bytes so far (a complete, decodable chunk after every append) and the encoder's
+/// state.
 #[derive(Debug, Clone)]
-pub struct GorillaAppender {
+pub struct ChunkAppender {
     w: BitWriter,
     n: u32,
     prev_t: i64,
@@ -392,30 +449,46 @@ pub struct GorillaAppender {
     prev_v: u64,
     lead: u8,
     trail: u8,
+    /// XOR-decimal: the scale of the previous value ([`NO_SCALE`] for none).
+    scale: u8,
+    decimal: bool,
 }
 
-impl Default for GorillaAppender {
+impl Default for ChunkAppender {
+    /// An empty XOR-decimal chunk.
     fn default() -> Self {
-        GorillaAppender::with_capacity(0)
+        ChunkAppender::new(ENC_XOR_DECIMAL, 0)
     }
 }
 
-impl GorillaAppender {
-    /// An empty chunk with room for `bytes` encoded bytes.
-    pub fn with_capacity(bytes: usize) -> GorillaAppender {
-        GorillaAppender::in_buffer(Vec::with_capacity(bytes.max(5)))
+impl ChunkAppender {
+    /// An empty chunk of `encoding` ([`ENC_GORILLA`] or [`ENC_XOR_DECIMAL`]) with room for
+    /// `bytes` encoded bytes.
+    pub fn new(encoding: u8, bytes: usize) -> ChunkAppender {
+        debug_assert!(encoding == ENC_GORILLA || encoding == ENC_XOR_DECIMAL);
+        ChunkAppender::in_buffer(Vec::with_capacity(bytes.max(5)), encoding == ENC_XOR_DECIMAL)
     }
 
-    fn in_buffer(mut buf: Vec<u8>) -> GorillaAppender {
+    fn in_buffer(mut buf: Vec<u8>, decimal: bool) -> ChunkAppender {
         buf.clear();
-        buf.push(ENC_GORILLA);
+        buf.push(if decimal { ENC_XOR_DECIMAL } else { ENC_GORILLA });
         buf.extend_from_slice(&0u32.to_le_bytes());
-        GorillaAppender { w: BitWriter { buf, bits: 40 }, n: 0, prev_t: 0, prev_delta: 0, prev_v: 0, lead: u8::MAX, trail: 0 }
+        ChunkAppender {
+            w: BitWriter { buf, bits: 40 },
+            n: 0,
+            prev_t: 0,
+            prev_delta: 0,
+            prev_v: 0,
+            lead: u8::MAX,
+            trail: 0,
+            scale: NO_SCALE,
+            decimal,
+        }
     }
 
     /// Empties the chunk, keeping its buffer for the next one.
     pub fn clear(&mut self) {
-        *self = GorillaAppender::in_buffer(std::mem::take(&mut self.w.buf));
+        *self = ChunkAppender::in_buffer(std::mem::take(&mut self.w.buf), self.decimal);
     }
 
     /// Samples in the chunk.
@@ -457,6 +530,9 @@ impl GorillaAppender {
         if self.n == 0 {
             w.put(t as u64, 64);
             w.put(v, 64);
+            if self.decimal {
+                self.scale = min_scale(f64::from_bits(v));
+            }
         } else {
             let delta = t.wrapping_sub(self.prev_t);
             let dod = delta.wrapping_sub(self.prev_delta);
@@ -479,17 +555,46 @@ impl GorillaAppender {
                 let l = x.leading_zeros().min(31);
                 let tz = x.trailing_zeros();
                 let (lead, trail) = (self.lead as u32, self.trail as u32);
-                if self.lead != u8::MAX && l >= lead && tz >= trail {
-                    w.put(0b10, 2);
-                    w.put(x >> trail, 64 - lead - trail);
+                let reuse = self.lead != u8::MAX && l >= lead && tz >= trail;
+                // The decimal delta, when both values are decimals at the scale, and its length.
+                let dec = if self.decimal && self.scale != NO_SCALE {
+                    match (as_decimal(f64::from_bits(self.prev_v), self.scale), as_decimal(f64::from_bits(v), self.scale)) {
+                        (Some(a), Some(b)) => {
+                            let z = zigzag(b - a);
+                            let &(bits, prefix, plen) =
+                                DEC_BUCKETS.iter().find(|(bits, _, _)| *bits == 64 || z < 1u64 << bits).expect("the last bucket takes any");
+                            Some((z, bits, prefix, plen))
+                        }
+                        _ => None,
+                    }
                 } else {
-                    self.lead = l as u8;
-                    self.trail = tz as u8;
-                    let sig = 64 - l - tz;
-                    w.put(0b11, 2);
-                    w.put(l as u64, 5);
-                    w.put((sig % 64) as u64, 6);
-                    w.put(x >> tz, sig);
+                    None
+                };
+                let tag = u32::from(self.decimal);
+                let xor_len = if reuse { 64 - lead - trail } else { 11 + 64 - l - tz };
+                match dec {
+                    Some((z, bits, prefix, plen)) if 2 + plen + bits <= 2 + tag + xor_len => {
+                        w.put(0b10, 2);
+                        w.put(prefix, plen);
+                        w.put(z, bits);
+                    }
+                    _ if reuse => {
+                        // Gorilla's 10, after XOR-decimal's 1 for "not a decimal delta".
+                        w.put(0b10 | u64::from(self.decimal) << 2, 2 + tag);
+                        w.put(x >> trail, 64 - lead - trail);
+                    }
+                    _ => {
+                        self.lead = l as u8;
+                        self.trail = tz as u8;
+                        let sig = 64 - l - tz;
+                        w.put(0b11 | u64::from(self.decimal) << 2, 2 + tag);
+                        w.put(l as u64, 5);
+                        w.put((sig % 64) as u64, 6);
+                        w.put(x >> tz, sig);
+                    }
+                }
+                if self.decimal {
+                    self.scale = next_scale(self.scale, f64::from_bits(v), self.n);
                 }
             }
         }
@@ -500,16 +605,21 @@ impl GorillaAppender {
     }
 }
 
-fn gorilla_decode(data: &[u8], mint: i64, maxt: i64) -> Option<Vec<(i64, f64)>> {
+/// Decodes Gorilla (`decimal` false) or XOR-decimal chunk bytes after the encoding byte.
+fn gorilla_decode(data: &[u8], mint: i64, maxt: i64, decimal: bool) -> Option<Vec<(i64, f64)>> {
     let n = u32::from_le_bytes(data.get(0..4)?.try_into().ok()?) as usize;
     let mut r = BitReader { buf: &data[4..], pos: 0 };
     let mut out = Vec::with_capacity(n.min(1 << 20));
     let (mut t, mut delta, mut v) = (0i64, 0i64, 0u64);
     let (mut lead, mut trail) = (0u32, 0u32);
+    let mut scale = NO_SCALE;
     for i in 0..n {
         if i == 0 {
             t = r.get(64)? as i64;
             v = r.get(64)?;
+            if decimal {
+                scale = min_scale(f64::from_bits(v));
+            }
         } else {
             let dod = if r.get(1)? == 0 {
                 0
@@ -525,16 +635,30 @@ fn gorilla_decode(data: &[u8], mint: i64, maxt: i64) -> Option<Vec<(i64, f64)>> 
             delta = delta.wrapping_add(dod);
             t = t.wrapping_add(delta);
             if r.get(1)? == 1 {
-                if r.get(1)? == 1 {
-                    lead = r.get(5)? as u32;
-                    let sig = match r.get(6)? as u32 {
-                        0 => 64,
-                        s => s,
-                    };
-                    trail = 64u32.checked_sub(lead + sig)?;
+                if decimal && r.get(1)? == 0 {
+                    // A decimal delta: bucket prefix, then the zigzag-mapped difference.
+                    let mut b = 0;
+                    while b < DEC_BUCKETS.len() - 1 && r.get(1)? == 1 {
+                        b += 1;
+                    }
+                    let z = r.get(DEC_BUCKETS[b].0)?;
+                    let x = as_decimal(f64::from_bits(v), scale)?.checked_add(unzigzag(z))?;
+                    v = from_decimal(x, scale).to_bits();
+                } else {
+                    if r.get(1)? == 1 {
+                        lead = r.get(5)? as u32;
+                        let sig = match r.get(6)? as u32 {
+                            0 => 64,
+                            s => s,
+                        };
+                        trail = 64u32.checked_sub(lead + sig)?;
+                    }
+                    let sig = 64 - lead - trail;
+                    v ^= r.get(sig)? << trail;
                 }
-                let sig = 64 - lead - trail;
-                v ^= r.get(sig)? << trail;
+                if decimal {
+                    scale = next_scale(scale, f64::from_bits(v), i as u32);
+                }
             }
         }
         if t > maxt {
@@ -584,7 +708,7 @@ mod tests {
     #[test]
     fn both_encodings_round_trip_bit_exact() {
         for s in series() {
-            for enc in [ENC_GORILLA, ENC_PCO, ENC_SHAPED] {
+            for enc in [ENC_GORILLA, ENC_XOR_DECIMAL, ENC_PCO, ENC_SHAPED] {
                 let got = decode(&encode(enc, &s)).expect("decodes");
                 assert_eq!(got.len(), s.len());
                 for (a, b) in got.iter().zip(&s) {
@@ -597,7 +721,7 @@ mod tests {
     #[test]
     fn range_decoding_returns_exactly_the_samples_inside() {
         for s in series() {
-            for enc in [ENC_GORILLA, ENC_PCO, ENC_SHAPED] {
+            for enc in [ENC_GORILLA, ENC_XOR_DECIMAL, ENC_PCO, ENC_SHAPED] {
                 let data = encode(enc, &s);
                 for (lo, hi) in [(i64::MIN, i64::MAX), (0, 0), (1_700_000_100_000, 1_700_003_000_000), (500_000, 1_000_000), (-3, 1 << 40)]
                 {
@@ -611,8 +735,8 @@ mod tests {
 
     #[test]
     fn appender_chunk_decodes_after_every_append() {
-        for s in series() {
-            let mut a = GorillaAppender::default();
+        for (s, enc) in series().into_iter().flat_map(|s| [(s.clone(), ENC_GORILLA), (s, ENC_XOR_DECIMAL)]) {
+            let mut a = ChunkAppender::new(enc, 0);
             for (i, &(t, v)) in s.iter().enumerate() {
                 a.append(t, v);
                 assert_eq!(a.len(), i + 1);
@@ -621,15 +745,88 @@ mod tests {
                 assert_eq!(got.len(), i + 1);
                 assert_eq!((got[i].0, got[i].1.to_bits()), (t, v.to_bits()));
             }
-            assert_eq!(a.clone().into_bytes(), encode(ENC_GORILLA, &s));
+            assert_eq!(a.clone().into_bytes(), encode(enc, &s));
+            a.clear();
+            assert!(a.is_empty());
+            assert_eq!(decode(a.bytes()), Some(vec![]));
+            assert_eq!(a.bytes()[0], enc);
+        }
+    }
+
+    /// Values that change scale, stop and start being decimals, and special floats, in random
+    /// order: every prefix of the chunk decodes to exactly what was appended.
+    #[test]
+    fn xor_decimal_round_trips_values_of_every_kind() {
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..300 {
+            let mut a = ChunkAppender::new(ENC_XOR_DECIMAL, 0);
+            let mut want = Vec::new();
+            let mut t = rng.random_range(-1_000_000i64..1_000_000);
+            let mut x = 0.0f64;
+            for _ in 0..rng.random_range(1..200) {
+                t += rng.random_range(1..40_000);
+                x = match rng.random_range(0..12) {
+                    0 => x,
+                    1 => x + rng.random_range(0..50) as f64,
+                    2 => (x * 100.0 + rng.random_range(-3..=3) as f64).round() / 100.0,
+                    3 => rng.random_range(-1e6..1e6),
+                    4 => rng.random_range(0..1_000_000_000i64) as f64 / 1e9,
+                    5 => [f64::NAN, f64::from_bits(STALE_NAN), f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0][rng.random_range(0..6)],
+                    6 => 9_007_199_254_740_992.0 * if rng.random_bool(0.5) { 1.0 } else { -1.0 },
+                    7 => rng.random_range(0..1000) as f64 / 8.0,
+                    8 => f64::from_bits(rng.random::<u64>()),
+                    9 => -(rng.random_range(0..1u64 << 53) as f64),
+                    10 => x - 4096.0 * rng.random_range(-64..=64) as f64,
+                    _ => 1e300,
+                };
+                a.append(t, x);
+                want.push((t, x.to_bits()));
+            }
+            let got: Vec<_> = decode(a.bytes()).expect("decodes").iter().map(|s| (s.0, s.1.to_bits())).collect();
+            assert_eq!(got, want);
+        }
+    }
+
+    /// The head's encoding is shorter than Gorilla's wherever values are decimals, and never
+    /// more than a bit per changed value longer.
+    #[test]
+    fn xor_decimal_is_smaller_on_decimals() {
+        let mut s = series();
+        // A counter that grows by 0 to 49 per scrape.
+        s.push(
+            (0..240)
+                .scan(1e6, |c, i| {
+                    *c += (i * 7919 % 50) as f64;
+                    Some((i * 15_000, *c))
+                })
+                .collect(),
+        );
+        for (i, want_ratio) in [(5, 0.3), (10, 0.85)] {
+            let (g, d) = (encode(ENC_GORILLA, &s[i]).len() as f64, encode(ENC_XOR_DECIMAL, &s[i]).len() as f64);
+            assert!(d <= g * want_ratio, "series {i}: {d} bytes, Gorilla {g}");
+        }
+        for v in &s {
+            let (g, d) = (encode(ENC_GORILLA, v).len(), encode(ENC_XOR_DECIMAL, v).len());
+            assert!(d <= g + v.len() / 8 + 1, "{d} bytes, Gorilla {g}");
         }
     }
 
     #[test]
     fn corrupt_chunks_are_errors_not_panics() {
-        let enc = encode(ENC_GORILLA, &series()[1]);
-        for cut in [0, 1, 3, 10, enc.len() / 2] {
-            let _ = decode(&enc[..cut]);
+        for e in [ENC_GORILLA, ENC_XOR_DECIMAL] {
+            for s in series() {
+                let enc = encode(e, &s);
+                for cut in 0..enc.len() {
+                    let _ = decode(&enc[..cut]);
+                }
+                // Flipped bits decode to something or to None, never a panic.
+                for bit in 40..enc.len() * 8 {
+                    let mut bad = enc.clone();
+                    bad[bit / 8] ^= 1 << (bit % 8);
+                    let _ = decode(&bad);
+                }
+            }
         }
         for e in [ENC_PCO, ENC_SHAPED] {
             for s in series() {

@@ -1,9 +1,9 @@
 //! The in-memory head: every series by label set, its samples in time order, and an inverted
 //! index (postings) from `label=value` to series ids so a selector touches only candidate series.
 //!
-//! Samples are kept compressed: each series has closed Gorilla chunks of about
+//! Samples are kept compressed: each series has closed XOR-decimal chunks ([`chunk::ENC_XOR_DECIMAL`]) of about
 //! [`HEAD_CHUNK_SAMPLES`] samples and one open chunk that in-order samples are appended to bit
-//! by bit ([`chunk::GorillaAppender`], a complete chunk after every append). A chunk is closed
+//! by bit ([`chunk::ChunkAppender`], a complete chunk after every append). A chunk is closed
 //! once it holds `HEAD_CHUNK_SAMPLES`: its bytes are copied into the head's slabs
 //! ([`super::slab`], chunks closed at about the same time packed together) and the open
 //! chunk's buffer is reused for the next one. Chunks of a series never
@@ -25,7 +25,7 @@ use hashbrown::HashTable;
 use promql_parser::label::Matcher;
 
 use super::Labels;
-use super::chunk::{self, GorillaAppender};
+use super::chunk::{self, ChunkAppender};
 use super::index::HeadPostings;
 use super::slab::{Loc, Slabs};
 
@@ -56,7 +56,7 @@ pub const HEAD_CHUNK_SAMPLES: usize = 120;
 struct HeadChunk {
     mint: i64,
     maxt: i64,
-    /// Where its bytes are in the head's slabs: a Gorilla chunk (`chunk::decode` reads it).
+    /// Where its bytes are in the head's slabs: an XOR-decimal chunk (`chunk::decode` reads it).
     at: Loc,
 }
 
@@ -74,14 +74,14 @@ struct MemSeries {
     /// Closed chunks, in time order, older than everything in `open`.
     chunks: Vec<HeadChunk>,
     /// The chunk appends go to.
-    open: GorillaAppender,
+    open: ChunkAppender,
     /// Oldest timestamp in `open` (meaningless when it is empty).
     open_mint: i64,
 }
 
 impl MemSeries {
     fn new(labels: Labels) -> MemSeries {
-        MemSeries { labels, chunks: Vec::new(), open: GorillaAppender::default(), open_mint: 0 }
+        MemSeries { labels, chunks: Vec::new(), open: ChunkAppender::default(), open_mint: 0 }
     }
 
     fn num_samples(&self, slabs: &Slabs) -> u64 {
@@ -151,7 +151,7 @@ impl MemSeries {
     }
 
     fn reopen(&mut self, samples: &[(i64, f64)]) {
-        let mut a = GorillaAppender::with_capacity(samples.len() * 2 + 16);
+        let mut a = ChunkAppender::new(chunk::ENC_XOR_DECIMAL, samples.len() * 3 / 2 + 16);
         for &(t, v) in samples {
             a.append(t, v);
         }
@@ -186,7 +186,7 @@ impl MemSeries {
             let c = &mut self.chunks[i];
             c.mint = samples[0].0;
             slabs.free(c.at);
-            c.at = slabs.put(&chunk::encode(chunk::ENC_GORILLA, &samples));
+            c.at = slabs.put(&chunk::encode(chunk::ENC_XOR_DECIMAL, &samples));
         }
         Ok(true)
     }
@@ -204,7 +204,7 @@ impl MemSeries {
             // Not empty: the chunk's newest sample is at or after `t`.
             c.mint = kept[0].0;
             slabs.free(c.at);
-            c.at = slabs.put(&chunk::encode(chunk::ENC_GORILLA, &kept));
+            c.at = slabs.put(&chunk::encode(chunk::ENC_XOR_DECIMAL, &kept));
         }
         if self.chunks.is_empty() && !self.open.is_empty() && self.open_mint < t {
             let kept: Vec<(i64, f64)> = decode_chunk(self.open.bytes()).into_iter().filter(|s| s.0 >= t).collect();

@@ -169,7 +169,12 @@ fn chunks_bench(series: usize, samples: usize) {
     let mut totals: std::collections::BTreeMap<(usize, &str), (usize, u64, f64, f64)> = Default::default();
     for (kind, list) in &data {
         for size in [120usize, 480, 1920] {
-            for (enc, name) in [(chunk::ENC_GORILLA, "gorilla"), (chunk::ENC_PCO, "pco"), (chunk::ENC_SHAPED, "shaped")] {
+            for (enc, name) in [
+                (chunk::ENC_GORILLA, "gorilla"),
+                (chunk::ENC_XOR_DECIMAL, "xor-decimal"),
+                (chunk::ENC_PCO, "pco"),
+                (chunk::ENC_SHAPED, "shaped"),
+            ] {
                 let mut bytes = 0usize;
                 let mut n = 0u64;
                 let mut encoded = Vec::new();

@@ -431,7 +431,12 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_secs(2));
 
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
-    let t0 = (now / 60_000) * 60_000 - i64::from(o.hours) * 3_600_000;
+    // The data ends on a block boundary, so that both heads end up holding the same span (one
+    // block range, the middle of the 0.5 to 1.5 ranges a head holds between cuts) whatever the
+    // time of day: with the end anywhere, the head's share of the settled RSS varied threefold
+    // from run to run.
+    let range_ms = i64::from(o.block_minutes.max(1)) * 60_000;
+    let t0 = (now / range_ms) * range_ms - i64::from(o.hours) * 3_600_000;
     let gen_t = Instant::now();
     let (bodies, samples) = bodies(&o, t0);
     let wire: usize = bodies.iter().map(Vec::len).sum();
