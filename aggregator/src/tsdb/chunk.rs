@@ -556,10 +556,12 @@ impl ChunkAppender {
                 let tz = x.trailing_zeros();
                 let (lead, trail) = (self.lead as u32, self.trail as u32);
                 let reuse = self.lead != u8::MAX && l >= lead && tz >= trail;
-                // The decimal delta, when both values are decimals at the scale, and its length.
-                let dec = if self.decimal && self.scale != NO_SCALE {
-                    match (as_decimal(f64::from_bits(self.prev_v), self.scale), as_decimal(f64::from_bits(v), self.scale)) {
-                        (Some(a), Some(b)) => {
+                // The value as a decimal at the scale, and the delta from the previous one (a
+                // decimal at the scale too, when there is one) with its length.
+                let cur = if self.decimal { as_decimal(f64::from_bits(v), self.scale) } else { None };
+                let dec = if let Some(b) = cur {
+                    match as_decimal(f64::from_bits(self.prev_v), self.scale) {
+                        Some(a) => {
                             let z = zigzag(b - a);
                             let &(bits, prefix, plen) =
                                 DEC_BUCKETS.iter().find(|(bits, _, _)| *bits == 64 || z < 1u64 << bits).expect("the last bucket takes any");
@@ -593,7 +595,7 @@ impl ChunkAppender {
                         w.put(x >> tz, sig);
                     }
                 }
-                if self.decimal {
+                if self.decimal && cur.is_none() {
                     self.scale = next_scale(self.scale, f64::from_bits(v), self.n);
                 }
             }
@@ -643,6 +645,7 @@ fn gorilla_decode(data: &[u8], mint: i64, maxt: i64, decimal: bool) -> Option<Ve
                     }
                     let z = r.get(DEC_BUCKETS[b].0)?;
                     let x = as_decimal(f64::from_bits(v), scale)?.checked_add(unzigzag(z))?;
+                    // A decimal at the scale (the encoder writes no other), so the scale stays.
                     v = from_decimal(x, scale).to_bits();
                 } else {
                     if r.get(1)? == 1 {
@@ -655,9 +658,9 @@ fn gorilla_decode(data: &[u8], mint: i64, maxt: i64, decimal: bool) -> Option<Ve
                     }
                     let sig = 64 - lead - trail;
                     v ^= r.get(sig)? << trail;
-                }
-                if decimal {
-                    scale = next_scale(scale, f64::from_bits(v), i as u32);
+                    if decimal {
+                        scale = next_scale(scale, f64::from_bits(v), i as u32);
+                    }
                 }
             }
         }
